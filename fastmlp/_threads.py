@@ -1,0 +1,38 @@
+"""How many threads the kernels may use, and BLAS kept single-threaded."""
+
+import os
+from contextlib import contextmanager
+
+from threadpoolctl import threadpool_limits
+
+from fastmlp._compiled_ops import openmp_enabled, openmp_max_threads
+
+
+def effective_n_threads(n_threads=None):
+    """Threads for the OpenMP passes.
+
+    ``None`` means what OpenMP allows (``OMP_NUM_THREADS``, threadpoolctl
+    limits), capped by the CPUs this process may run on; a positive int is
+    used as given. A serial build always uses 1.
+    """
+    if not openmp_enabled():
+        return 1
+    if n_threads is not None:
+        return max(1, int(n_threads))
+    try:
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        available = os.cpu_count() or 1
+    return max(1, min(openmp_max_threads(), available))
+
+
+@contextmanager
+def single_threaded_blas():
+    """Run BLAS on one thread inside the block, restoring the settings after.
+
+    Threaded OpenBLAS GEMM changes how the sums are split on small shapes,
+    which would make the weights depend on the thread count; one thread is
+    also faster on the batch shapes of training.
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield

@@ -5,7 +5,7 @@ from numbers import Integral
 
 import numpy as np
 import scipy.optimize
-from scipy.special import expit, log_expit, log_softmax
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -15,7 +15,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
 
 from fastmlp import _compiled_ops
 from fastmlp._network import LOGISTIC, SOFTMAX, Network, predict_logits
@@ -302,7 +307,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if hasattr(X, "toarray"):
             X = np.ascontiguousarray(X.toarray())
         if y.ndim == 2 and y.shape[1] == 1:
-            y = y.ravel()
+            y = column_or_1d(y, warn=True)
         if incremental and hasattr(self, "classes_"):
             classes = unique_labels(y)
             unseen = np.setdiff1d(classes, self.classes_, assume_unique=True)
@@ -662,7 +667,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return proba
 
     def predict_log_proba(self, X):
-        """Log of ``predict_proba``, computed stably from the logits.
+        """Log of ``predict_proba`` (``np.log`` of it, so the two always agree).
 
         Parameters
         ----------
@@ -672,12 +677,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
         """
-        logits = self._validated_logits(X)
-        if self.out_activation_ == SOFTMAX:
-            return log_softmax(logits, axis=1)
-        if self.n_outputs_ == 1 and self._label_binarizer.y_type_ == "binary":
-            return np.hstack([log_expit(-logits), log_expit(logits)])
-        return log_expit(logits)
+        proba = self.predict_proba(X)
+        return np.log(proba, out=proba)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

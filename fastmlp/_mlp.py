@@ -491,10 +491,15 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         sw_batch = None if sw_train is None else np.empty(batch_size, dtype=sw_train.dtype)
         order = np.arange(n_samples)
 
+        # As scikit-learn: n_iter_ counts the epochs of this call (1 after a
+        # partial_fit); t_ and loss_curve_ accumulate across calls.
+        self.n_iter_ = 0
         try:
             for _ in range(self.max_iter):
                 if self.shuffle:
-                    self._random_state.shuffle(order)
+                    # A fresh permutation per epoch (not a reshuffle of the last
+                    # one), so fit and repeated partial_fit see the same batches.
+                    order = self._random_state.permutation(n_samples)
                 epoch_loss, epoch_correct = 0.0, 0
                 for start in range(0, n_samples, batch_size):
                     idx = order[start : start + batch_size]

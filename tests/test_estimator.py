@@ -1,0 +1,335 @@
+"""fastmlp.MLPClassifier against scikit-learn's MLPClassifier, and its contracts."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.datasets import load_digits, make_multilabel_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.neural_network import MLPClassifier as SklearnMLP
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from fastmlp import MLPClassifier, TrainingDivergedError
+
+ACTIVATIONS = ["identity", "relu", "logistic", "tanh"]
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X / 16.0, y
+
+
+def quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return fn(*args, **kwargs)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_float64_fit_equals_scikit_learn(digits, solver, activation):
+    # Same initialisation draws, same batches (no shuffling), same optimizer
+    # maths: in float64 the two implementations agree to rounding.
+    X, y = digits
+    params = dict(hidden_layer_sizes=(32, 16), activation=activation, solver=solver,
+                  max_iter=15, random_state=0, shuffle=False, alpha=1e-3)
+    ours = quiet(MLPClassifier(dtype=np.float64, **params).fit, X, y)
+    ref = quiet(SklearnMLP(**params).fit, X, y)
+    assert ours.n_iter_ == ref.n_iter_
+    assert ours.loss_ == pytest.approx(ref.loss_, rel=1e-9)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, ref.coefs_ + ref.intercepts_):
+        assert_allclose(a, b, rtol=1e-7, atol=1e-10)
+    assert_allclose(ours.predict_proba(X), ref.predict_proba(X), rtol=1e-7, atol=1e-10)
+
+
+def test_float64_binary_and_multilabel_equal_scikit_learn(digits):
+    X, y = digits
+    Xm, Ym = make_multilabel_classification(n_samples=300, n_classes=4, random_state=0)
+    params = dict(hidden_layer_sizes=(20,), max_iter=10, random_state=0, shuffle=False)
+    for data, target in ((X, y % 2), (Xm / Xm.max(), Ym)):
+        ours = quiet(MLPClassifier(dtype=np.float64, **params).fit, data, target)
+        ref = quiet(SklearnMLP(**params).fit, data, target)
+        assert ours.out_activation_ == ref.out_activation_ == "logistic"
+        assert ours.loss_ == pytest.approx(ref.loss_, rel=1e-9)
+        assert_allclose(ours.predict_proba(data), ref.predict_proba(data), rtol=1e-7)
+        assert_array_equal(ours.predict(data), ref.predict(data))
+
+
+def test_float32_tracks_scikit_learn(digits):
+    X, y = digits
+    params = dict(hidden_layer_sizes=(64,), max_iter=30, random_state=0)
+    ours = quiet(MLPClassifier(**params).fit, X, y)
+    ref = quiet(SklearnMLP(**params).fit, X, y)
+    assert ours.coefs_[0].dtype == np.float32
+    assert ours.score(X, y) == pytest.approx(ref.score(X, y), abs=0.01)
+    assert ours.loss_ == pytest.approx(ref.loss_, rel=0.02)
+
+
+def test_fitted_attributes_match_scikit_learn(digits):
+    X, y = digits
+    ours = quiet(MLPClassifier(max_iter=3, random_state=0).fit, X, y)
+    ref = quiet(SklearnMLP(max_iter=3, random_state=0).fit, X, y)
+    for name in ("n_iter_", "t_", "n_layers_", "n_outputs_", "out_activation_",
+                 "n_features_in_", "best_validation_score_", "validation_scores_"):
+        assert getattr(ours, name) == getattr(ref, name), name
+    assert_array_equal(ours.classes_, ref.classes_)
+    assert len(ours.loss_curve_) == len(ref.loss_curve_) == 3
+    assert ours.best_loss_ == min(ours.loss_curve_)
+    assert [c.shape for c in ours.coefs_] == [c.shape for c in ref.coefs_]
+    assert set(ours.get_params()) == set(ref.get_params()) | {"dtype", "n_threads"}
+    for name, value in ref.get_params().items():
+        assert ours.get_params()[name] == value, name
+
+
+def test_coefs_are_views_into_one_flat_buffer(digits):
+    X, y = digits
+    clf = quiet(MLPClassifier((8,), max_iter=2, random_state=0).fit, X, y)
+    base = clf.coefs_[0].base
+    assert base is not None and base.ndim == 1
+    assert all(a.base is base for a in clf.coefs_ + clf.intercepts_)
+    restored = pickle.loads(pickle.dumps(clf))
+    base = restored.coefs_[0].base
+    assert all(a.base is base for a in restored.coefs_ + restored.intercepts_)
+
+
+def test_same_model_whatever_the_thread_count(digits):
+    X, y = digits
+    X = np.tile(X, (3, 1))  # batches of 256 x 128 units: above the parallel threshold
+    y = np.tile(y, 3)
+    models = [
+        quiet(MLPClassifier((128, 64), batch_size=256, max_iter=3, random_state=0,
+                            n_threads=n).fit, X, y)
+        for n in (1, 2)
+    ]
+    for a, b in zip(models[0].coefs_ + models[0].intercepts_,
+                    models[1].coefs_ + models[1].intercepts_):
+        assert_array_equal(a, b)
+    assert models[0].loss_curve_ == models[1].loss_curve_
+
+
+def test_fit_equals_repeated_partial_fit(digits):
+    X, y = digits
+    params = dict(hidden_layer_sizes=(16,), random_state=0, tol=0.0, n_iter_no_change=100)
+    fitted = quiet(MLPClassifier(max_iter=4, **params).fit, X, y)
+    incremental = MLPClassifier(**params)
+    for _ in range(4):
+        incremental.partial_fit(X, y, classes=np.unique(y))
+    assert fitted.n_iter_ == 4 and incremental.n_iter_ == 1  # as scikit-learn
+    assert incremental.t_ == fitted.t_
+    assert incremental.loss_curve_ == fitted.loss_curve_
+    for a, b in zip(fitted.coefs_, incremental.coefs_):
+        assert_array_equal(a, b)
+
+
+def test_partial_fit_with_a_subset_of_classes_keeps_all_columns(digits):
+    X, y = digits
+    clf = MLPClassifier((8,), random_state=0)
+    clf.partial_fit(X[y == 3], y[y == 3], classes=np.arange(10))
+    proba = clf.predict_proba(X[:5])
+    assert proba.shape == (5, 10) and len(clf.classes_) == 10
+    assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
+    with pytest.raises(ValueError, match="classes not in"):
+        clf.partial_fit(X[:5], np.array([0, 1, 2, 3, 11]))
+
+
+@pytest.mark.parametrize("labels", [
+    np.array(["cat", "dog", "emu"]), np.array([-1.0, 0.0, 7.0]), np.array([10, 20, 30]),
+])
+def test_any_label_type(labels, digits):
+    X, y = digits
+    target = labels[y % 3]
+    clf = quiet(MLPClassifier((16,), max_iter=20, random_state=0).fit, X, target)
+    assert_array_equal(clf.classes_, np.sort(labels))
+    pred = clf.predict(X)
+    assert pred.dtype == target.dtype and set(pred) <= set(labels)
+    assert clf.score(X, target) > 0.8
+    assert clf.predict_proba(X).shape == (len(X), 3)
+
+
+def test_binary_predict_proba_columns_follow_classes(digits):
+    X, y = digits
+    target = np.where(y < 5, "low", "high")
+    clf = quiet(MLPClassifier((16,), max_iter=20, random_state=0).fit, X, target)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), 2)
+    assert_array_equal(clf.classes_[proba.argmax(1)], clf.predict(X))
+    assert_allclose(clf.predict_log_proba(X), np.log(proba))
+
+
+def test_multilabel():
+    X, Y = make_multilabel_classification(n_samples=200, n_classes=5, random_state=0)
+    X = X / X.max()
+    clf = quiet(MLPClassifier((32,), max_iter=200, random_state=0).fit, X, Y)
+    ref = quiet(SklearnMLP((32,), max_iter=200, random_state=0).fit, X, Y)
+    assert clf.predict(X).shape == clf.predict_proba(X).shape == Y.shape
+    assert clf.score(X, Y) == pytest.approx(ref.score(X, Y), abs=0.05)
+
+
+def test_pipeline_grid_search_cross_val_clone(digits):
+    X, y = digits
+    pipe = make_pipeline(StandardScaler(), MLPClassifier(max_iter=30, random_state=0))
+    grid = GridSearchCV(
+        pipe,
+        {"mlpclassifier__activation": ["relu", "tanh"],
+         "mlpclassifier__hidden_layer_sizes": [(16,), (32, 16)]},
+        cv=3, n_jobs=2,
+    )
+    quiet(grid.fit, X, y)
+    assert grid.best_score_ > 0.8
+    assert len(grid.cv_results_["params"]) == 4
+    scores = quiet(cross_val_score, MLPClassifier((32,), max_iter=30, random_state=0), X, y,
+                   cv=3)
+    ref_scores = quiet(cross_val_score, SklearnMLP((32,), max_iter=30, random_state=0), X,
+                       y, cv=3)
+    assert scores.mean() == pytest.approx(ref_scores.mean(), abs=0.03)
+    clf = MLPClassifier((7,), activation="tanh", dtype=np.float64, n_threads=1)
+    cloned = clone(clf)
+    assert cloned.get_params() == clf.get_params() and not hasattr(cloned, "coefs_")
+
+
+def test_pickle_round_trip_predicts_identically(digits, tmp_path):
+    import fastmlp
+
+    X, y = digits
+    clf = quiet(MLPClassifier((16,), max_iter=5, random_state=0).fit, X, y)
+    restored = pickle.loads(pickle.dumps(clf))
+    assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
+    path = fastmlp.save(clf, tmp_path / "model.joblib")
+    assert_array_equal(fastmlp.load(path).predict(X), clf.predict(X))
+    # A restored model keeps training where it stopped.
+    restored.partial_fit(X, y)
+    assert restored.t_ == clf.t_ + len(X) and len(restored.loss_curve_) == 6
+
+
+@pytest.mark.parametrize("bad_X, match", [
+    (np.full((10, 64), np.nan), "NaN"),
+    (np.full((10, 64), np.inf), "infinity"),
+    (np.empty((0, 64)), "0 sample"),
+    (np.array([["a"] * 64] * 10), "convert|string"),
+])
+def test_bad_X_raises_value_error(bad_X, match):
+    with pytest.raises(ValueError, match=match):
+        MLPClassifier(max_iter=2).fit(bad_X, np.arange(10) % 2 if len(bad_X) else [])
+
+
+def test_other_bad_input(digits):
+    X, y = digits
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        MLPClassifier().fit(X, y[:-1])
+    with pytest.raises(ValueError, match="only one class"):
+        MLPClassifier().fit(X, np.zeros(len(X)))
+    clf = quiet(MLPClassifier((4,), max_iter=2).fit, X, y)
+    with pytest.raises(ValueError, match="features"):
+        clf.predict(X[:, :10])
+    with pytest.raises(ValueError, match="NaN"):
+        clf.predict(np.full((2, 64), np.nan))
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(hidden_layer_sizes=(10, 0)), "hidden_layer_sizes"),
+    (dict(hidden_layer_sizes=(-3,)), "hidden_layer_sizes"),
+    (dict(hidden_layer_sizes=(2.5,)), "hidden_layer_sizes"),
+    (dict(activation="swish"), "activation"),
+    (dict(solver="rmsprop"), "solver"),
+    (dict(learning_rate_init=0), "learning_rate_init"),
+    (dict(alpha=-1), "alpha"),
+    (dict(batch_size=0), "batch_size"),
+    (dict(max_iter=0), "max_iter"),
+    (dict(dtype=np.int32), "dtype"),
+    (dict(dtype="float16"), "dtype"),
+    (dict(n_threads=0), "n_threads"),
+])
+def test_bad_hyperparameters_name_the_parameter(digits, params, match):
+    X, y = digits
+    with pytest.raises(ValueError, match=match):
+        MLPClassifier(**params).fit(X, y)
+
+
+def test_divergence_fails_loudly(digits):
+    X, y = digits
+    for early_stopping in (False, True):
+        clf = MLPClassifier((32,), solver="sgd", learning_rate_init=1e6, momentum=0.99,
+                            max_iter=20, random_state=0, early_stopping=early_stopping)
+        with pytest.raises(TrainingDivergedError, match="learning_rate_init"):
+            clf.fit(X * 1e5, y)
+    assert issubclass(TrainingDivergedError, ValueError)
+
+
+def test_early_stopping_errors_name_the_parameters():
+    X = np.random.default_rng(0).standard_normal((12, 3))
+    imbalanced = np.array([0] * 11 + [1])
+    with pytest.raises(ValueError, match="early_stopping.*validation_fraction"):
+        MLPClassifier(early_stopping=True).fit(X, imbalanced)
+    with pytest.raises(ValueError, match="early_stopping.*validation_fraction"):
+        MLPClassifier(early_stopping=True, validation_fraction=0.1).fit(
+            X[:6], np.array([0, 1] * 3))
+
+
+def test_early_stopping_restores_best_weights(digits):
+    X, y = digits
+    clf = quiet(MLPClassifier((32,), early_stopping=True, max_iter=60, random_state=0,
+                              n_iter_no_change=3).fit, X, y)
+    assert clf.best_loss_ is None
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    assert len(clf.validation_scores_) == clf.n_iter_
+
+
+def test_warm_start_continues_and_restarts_on_new_architecture(digits):
+    X, y = digits
+    clf = quiet(MLPClassifier((16,), warm_start=True, max_iter=3, random_state=0).fit, X, y)
+    before = [c.copy() for c in clf.coefs_]
+    quiet(clf.fit, X, y)
+    assert clf.coefs_[0].shape == before[0].shape
+    assert not np.array_equal(clf.coefs_[0], before[0])
+    assert clf.n_iter_ == 3 and len(clf.loss_curve_) == 6  # the curve continues
+    clf.set_params(hidden_layer_sizes=(8, 4))
+    with pytest.warns(UserWarning, match="fresh initialisation"):
+        quiet(clf.fit, X, y)
+    assert [c.shape for c in clf.coefs_] == [(64, 8), (8, 4), (4, 10)]
+    assert len(clf.loss_curve_) == 3
+    with pytest.warns(UserWarning, match="feature count"):
+        quiet(clf.fit, X[:, :20], y)
+    assert clf.coefs_[0].shape == (20, 8) and clf.n_features_in_ == 20
+
+
+def test_warm_start_with_other_classes_is_an_error(digits):
+    X, y = digits
+    clf = quiet(MLPClassifier((8,), warm_start=True, max_iter=2).fit, X, y)
+    with pytest.raises(ValueError, match="warm_start"):
+        clf.fit(X, y % 3)
+
+
+def test_partial_fit_is_unavailable_for_lbfgs():
+    assert not hasattr(MLPClassifier(solver="lbfgs"), "partial_fit")
+    with pytest.raises(ValueError, match="early_stopping"):
+        MLPClassifier(early_stopping=True).partial_fit(np.ones((4, 2)), [0, 1, 0, 1],
+                                                       classes=[0, 1])
+
+
+def test_sparse_input_gives_the_dense_result(digits):
+    from scipy import sparse
+
+    X, y = digits
+    dense = quiet(MLPClassifier((8,), max_iter=3, random_state=0).fit, X, y)
+    sparse_fit = quiet(MLPClassifier((8,), max_iter=3, random_state=0).fit,
+                       sparse.csr_matrix(X), y)
+    assert_array_equal(dense.coefs_[0], sparse_fit.coefs_[0])
+    assert_array_equal(dense.predict(X), sparse_fit.predict(sparse.csc_matrix(X)))
+
+
+def test_sample_weight_zero_equals_dropping_samples_lbfgs(digits):
+    X, y = digits
+    X, y = X[:300], y[:300]
+    weights = np.ones(300)
+    weights[::3] = 0
+    params = dict(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=30, random_state=0,
+                  dtype=np.float64)
+    weighted = quiet(MLPClassifier(**params).fit, X, y, sample_weight=weights)
+    dropped = quiet(MLPClassifier(**params).fit, X[weights > 0], y[weights > 0])
+    assert_allclose(weighted.coefs_[0], dropped.coefs_[0], rtol=1e-6, atol=1e-9)

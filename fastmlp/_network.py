@@ -129,7 +129,9 @@ class Network:
 
     def l2_penalty(self):
         """Sum of the squared weights (intercepts excluded)."""
-        return float(sum(np.dot(c.ravel(), c.ravel()) for c in self.coefs))
+        # A diverging fit overflows here; the caller reports it as an error.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return float(sum(np.dot(c.ravel(), c.ravel()) for c in self.coefs))
 
     def loss_and_gradient(self, X, target, sample_weight, alpha, n_threads=1):
         """Loss of the batch and its gradient, written to ``self.grads``.

@@ -234,8 +234,8 @@ def _load_mnist_like(name, data_dir, data_home, download):
         if arrays is not None:
             return _as_bunch(*arrays, spec, source=f"IDX files in {folder}")
         searched.append(f"{folder} (no IDX files)" if folder.is_dir() else f"{folder} (missing)")
-    if data_dir is None and not os.environ.get("FASTMLP_DATA"):
-        searched.insert(0, "$FASTMLP_DATA (not set)")
+    if not os.environ.get("FASTMLP_DATA"):
+        searched.append("$FASTMLP_DATA (not set)")
 
     cache_dir = _openml_cache_dir(spec, data_home)
     cached = _load_openml_cache(cache_dir)

@@ -1,0 +1,215 @@
+"""fastmlp.datasets: the IDX reader on files written here, the search order,
+the OpenML path offline (fetch_openml replaced), and the real files if present."""
+
+import gzip
+import hashlib
+import struct
+from urllib.error import URLError
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+from fastmlp import datasets
+from fastmlp.datasets import DatasetNotFoundError, load_fashion_mnist, load_mnist, read_idx
+
+from _testutils import mnist_dir
+
+
+def idx_bytes(array):
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim)
+    header += b"".join(struct.pack(">I", d) for d in array.shape)
+    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+
+
+def write_idx(path, array, compress):
+    data = idx_bytes(array)
+    if compress:
+        path = path.with_name(path.name + ".gz")
+        data = gzip.compress(data)
+    path.write_bytes(data)
+    return path
+
+
+def write_mnist_folder(folder, n_train=50, n_test=20, seed=0, compress=True):
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "train-labels-idx1-ubyte": rng.integers(0, 10, n_train, dtype=np.uint8),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test, dtype=np.uint8),
+    }
+    for name, array in arrays.items():
+        write_idx(folder / name, array, compress)
+    return arrays
+
+
+@pytest.fixture
+def no_env(monkeypatch, tmp_path):
+    """No FASTMLP_DATA, an empty scikit-learn data_home, no network."""
+    monkeypatch.delenv("FASTMLP_DATA", raising=False)
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path / "sklearn_home"))
+
+    def offline(*args, **kwargs):
+        raise URLError("no network in tests")
+
+    monkeypatch.setattr(datasets, "fetch_openml", offline)
+    monkeypatch.setitem(datasets._SPECS["fashion-mnist"], "system_dirs", ())
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_read_idx_round_trip(tmp_path, compress):
+    array = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    path = write_idx(tmp_path / "a-idx3-ubyte", array, compress)
+    assert_array_equal(read_idx(path), array)
+    assert_array_equal(read_idx(path, expected_ndim=3), array)
+
+
+@pytest.mark.parametrize("mutate, match", [
+    (lambda b: b"\x01" + b[1:], "not an IDX file"),
+    (lambda b: b[:2] + b"\x0d" + b[3:], "not supported"),
+    (lambda b: b[:-5], "truncated"),
+    (lambda b: b + b"\x00", "holds 25 bytes"),
+    (lambda b: b[:6], "truncated IDX header"),
+    (lambda b: b[:2], "not an IDX file"),
+])
+def test_read_idx_rejects_corrupt_files(tmp_path, mutate, match):
+    path = tmp_path / "bad-idx3-ubyte"
+    path.write_bytes(mutate(idx_bytes(np.zeros((1, 4, 6), dtype=np.uint8))))
+    with pytest.raises(ValueError, match=match) as info:
+        read_idx(path)
+    assert str(path) in str(info.value)
+
+
+def test_read_idx_rejects_truncated_gzip_and_wrong_rank(tmp_path):
+    good = write_idx(tmp_path / "x-idx1-ubyte", np.arange(100, dtype=np.uint8), True)
+    cut = tmp_path / "cut.gz"
+    cut.write_bytes(good.read_bytes()[:-12])
+    with pytest.raises(ValueError, match="gzip"):
+        read_idx(cut)
+    with pytest.raises(ValueError, match="dimensions"):
+        read_idx(good, expected_ndim=3)
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_load_mnist_from_a_folder(tmp_path, no_env, compress):
+    arrays = write_mnist_folder(tmp_path / "data" / "mnist", compress=compress)
+    for data_dir in (tmp_path / "data", tmp_path / "data" / "mnist"):
+        data = load_mnist(data_dir)
+        assert data.X_train.shape == (50, 784) and data.X_test.shape == (20, 784)
+        assert data.X_train.dtype == np.float32
+        expected = arrays["train-images-idx3-ubyte"].reshape(50, 784) / 255
+        np.testing.assert_allclose(data.X_train, expected, rtol=1e-6)
+        assert_array_equal(data.y_test, arrays["t10k-labels-idx1-ubyte"])
+        assert data.y_train.dtype.kind == "i"
+        assert "IDX files" in data.source
+
+
+def test_fastmlp_data_variable_is_searched(tmp_path, no_env, monkeypatch):
+    write_mnist_folder(tmp_path / "root" / "fashion-mnist", seed=1)
+    write_mnist_folder(tmp_path / "root" / "mnist", seed=2)
+    monkeypatch.setenv("FASTMLP_DATA", str(tmp_path / "root"))
+    assert str(tmp_path / "root" / "mnist") in load_mnist().source
+    assert str(tmp_path / "root" / "fashion-mnist") in load_fashion_mnist().source
+
+
+def test_fashion_mnist_reads_debians_folder(tmp_path, no_env, monkeypatch):
+    write_mnist_folder(tmp_path / "usr-share-fashion")
+    monkeypatch.setitem(datasets._SPECS["fashion-mnist"], "system_dirs",
+                        (str(tmp_path / "usr-share-fashion"),))
+    data = load_fashion_mnist()
+    assert data.target_names[9] == "Ankle boot" and "usr-share-fashion" in data.source
+
+
+def test_incomplete_or_inconsistent_folders_are_errors(tmp_path, no_env):
+    folder = tmp_path / "mnist"
+    write_mnist_folder(folder)
+    (folder / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(ValueError, match="missing t10k-labels"):
+        load_mnist(folder)
+    write_idx(folder / "t10k-labels-idx1-ubyte", np.zeros(19, np.uint8), compress=False)
+    with pytest.raises(ValueError, match="20 images but 19 labels"):
+        load_mnist(folder)
+
+
+def test_not_found_lists_every_place_looked(tmp_path, no_env):
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_mnist(tmp_path / "nowhere")
+    message = str(info.value)
+    for fragment in ("nowhere", "$FASTMLP_DATA", "no cached OpenML download",
+                     "fetch_openml('mnist_784', version=1)", "no network in tests"):
+        assert fragment in message
+
+
+def test_openml_download_is_cached_as_npy(tmp_path, no_env, monkeypatch):
+    # A miniature OpenML answer: 7 + 3 rows; the loader splits first/last.
+    monkeypatch.setattr(datasets, "N_TRAIN", 7)
+    monkeypatch.setattr(datasets, "N_TEST", 3)
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (10, 784)).astype(np.float64)
+    labels = np.array([str(d) for d in rng.integers(0, 10, 10)], dtype=object)
+    calls = []
+
+    def fake_fetch_openml(name, version, data_home, as_frame, parser):
+        calls.append((name, version, data_home, as_frame))
+        return datasets.Bunch(data=pixels, target=labels)
+
+    monkeypatch.setattr(datasets, "fetch_openml", fake_fetch_openml)
+    home = tmp_path / "home"
+    first = load_mnist(data_home=home)
+    assert calls == [("mnist_784", 1, home, False)]
+    assert "OpenML mnist_784" in first.source
+    np.testing.assert_allclose(first.X_test, pixels[7:] / 255, rtol=1e-6)
+    assert_array_equal(first.y_train, labels[:7].astype(int))
+    assert (home / "fastmlp" / "mnist_784-v1" / "X.npy").is_file()
+
+    def must_not_download(*args, **kwargs):
+        raise AssertionError("the cache should have answered")
+
+    monkeypatch.setattr(datasets, "fetch_openml", must_not_download)
+    second = load_mnist(data_home=home)
+    assert "cached OpenML download" in second.source
+    assert_array_equal(second.X_train, first.X_train)
+    assert_array_equal(second.y_test, first.y_test)
+
+
+def test_download_false_never_calls_fetch_openml(tmp_path, no_env, monkeypatch):
+    monkeypatch.setattr(datasets, "fetch_openml", lambda *a, **k: pytest.fail("called"))
+    with pytest.raises(DatasetNotFoundError, match="download=False"):
+        load_mnist(download=False)
+
+
+def test_load_dataset_rejects_unknown_names():
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        datasets.load_dataset("cifar10")
+
+
+def test_digits_split_is_stratified_and_scaled():
+    data = datasets.load_digits_split()
+    assert data.X_train.shape == (1437, 64) and data.X_test.shape == (360, 64)
+    assert 0 <= data.X_train.min() and data.X_train.max() <= 1
+    assert np.bincount(data.y_test).min() >= 35
+
+
+@pytest.mark.slow
+def test_real_mnist_files_match_their_checksums():
+    folder = mnist_dir()
+    sums = {}
+    for line in (folder / "SHA256SUMS.uncompressed").read_text().splitlines():
+        digest, name = line.split()
+        sums[name.lstrip("*")] = digest
+    data = load_mnist(folder)
+    assert data.X_train.shape == (60000, 784) and data.X_test.shape == (10000, 784)
+    assert 0 <= data.X_train.min() and data.X_train.max() == 1
+    assert sorted(np.unique(data.y_test)) == list(range(10))
+    # Rebuild each file from what the reader returned: byte for byte the original.
+    rebuilt = {
+        "train-images-idx3-ubyte": np.rint(data.X_train * 255).reshape(-1, 28, 28),
+        "train-labels-idx1-ubyte": data.y_train,
+        "t10k-images-idx3-ubyte": np.rint(data.X_test * 255).reshape(-1, 28, 28),
+        "t10k-labels-idx1-ubyte": data.y_test,
+    }
+    for name, array in rebuilt.items():
+        digest = hashlib.sha256(idx_bytes(array.astype(np.uint8))).hexdigest()
+        assert digest == sums[name], name

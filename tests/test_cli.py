@@ -89,9 +89,11 @@ def test_bad_flags_exit_with_usage_errors(argv, capsys):
     assert "error" in capsys.readouterr().err
 
 
-def test_python_dash_m_entry_point():
+def test_python_dash_m_entry_point(tmp_path):
+    # From an empty folder: `python -m` puts the working directory on sys.path,
+    # and the installed package (with its compiled kernels) must be the one found.
     result = subprocess.run([sys.executable, "-m", "fastmlp", "train", "--help"],
-                            capture_output=True, text=True, check=True)
+                            capture_output=True, text=True, check=True, cwd=tmp_path)
     assert "--hidden" in result.stdout and "--out" in result.stdout
 
 

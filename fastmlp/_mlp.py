@@ -618,6 +618,11 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.n_iter_ = min(int(result.nit), self.max_iter)
         self.loss_ = float(result.fun)
         network.params[...] = result.x
+        if not np.isfinite(self.loss_):
+            raise TrainingDivergedError(
+                f"lbfgs ended on a non-finite loss ({self.loss_}). The input data may "
+                "contain large values and need to be preprocessed (e.g. StandardScaler)."
+            )
         if self.verbose:
             print(f"lbfgs: {self.n_iter_} iterations, loss = {self.loss_:.8f}")
 

@@ -2,6 +2,8 @@
 the OpenML path offline (fetch_openml replaced), and the real files if present."""
 
 import gzip
+import io
+import json
 import hashlib
 import struct
 from urllib.error import URLError
@@ -213,3 +215,82 @@ def test_real_mnist_files_match_their_checksums():
     for name, array in rebuilt.items():
         digest = hashlib.sha256(idx_bytes(array.astype(np.uint8))).hexdigest()
         assert digest == sums[name], name
+
+
+class _FakeOpenMLResponse(io.BytesIO):
+    """What urllib's urlopen returns, as far as fetch_openml looks: a stream
+    with headers; every body is served gzip-encoded, as OpenML does."""
+
+    def __init__(self, payload):
+        super().__init__(gzip.compress(payload))
+
+    def info(self):
+        return {"Content-Encoding": "gzip"}
+
+
+def _fake_openml_server(n_rows, seed=0):
+    """URL -> body for a miniature 'mnist_784' (784 pixel columns + 'class')."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, (n_rows, 784))
+    labels = rng.integers(0, 10, n_rows)
+    lines = ["@relation mnist_784"]
+    lines += [f"@attribute pixel{i + 1} numeric" for i in range(784)]
+    lines += ["@attribute class {0,1,2,3,4,5,6,7,8,9}", "@data"]
+    lines += [",".join(map(str, row)) + f",{label}" for row, label in zip(pixels, labels)]
+    arff = ("\n".join(lines) + "\n").encode()
+    did, file_id = 554, 52667
+    features = [
+        {"index": str(i), "name": f"pixel{i + 1}", "data_type": "numeric",
+         "is_target": "false", "is_ignore": "false", "is_row_identifier": "false",
+         "number_of_missing_values": "0"}
+        for i in range(784)
+    ] + [{"index": "784", "name": "class", "data_type": "nominal",
+          "nominal_value": [str(d) for d in range(10)], "is_target": "true",
+          "is_ignore": "false", "is_row_identifier": "false",
+          "number_of_missing_values": "0"}]
+    api = "https://www.openml.org/api/v1/json"
+    routes = {
+        f"{api}/data/list/data_name/mnist_784/limit/2/data_version/1": {
+            "data": {"dataset": [{"did": did, "name": "mnist_784", "version": 1,
+                                  "status": "active", "format": "ARFF"}]}},
+        f"{api}/data/{did}": {"data_set_description": {
+            "id": str(did), "name": "mnist_784", "version": "1", "format": "ARFF",
+            "status": "active", "file_id": str(file_id),
+            "url": f"https://api.openml.org/data/v1/download/{file_id}/mnist_784.arff",
+            "default_target_attribute": "class", "description": "test fixture",
+            "md5_checksum": hashlib.md5(arff).hexdigest()}},
+        f"{api}/data/features/{did}": {"data_features": {"feature": features}},
+        f"{api}/data/qualities/{did}": {"data_qualities": {"quality": [
+            {"name": "NumberOfInstances", "value": f"{n_rows}.0"},
+            {"name": "NumberOfFeatures", "value": "785.0"}]}},
+    }
+    bodies = {url: json.dumps(body).encode() for url, body in routes.items()}
+    bodies[f"https://api.openml.org/data/v1/download/{file_id}/mnist_784.arff"] = arff
+    return bodies, pixels, labels
+
+
+def test_fetch_openml_path_with_its_http_layer_mocked(tmp_path, no_env, monkeypatch):
+    """The real fetch_openml call, only urllib's urlopen replaced (as
+    scikit-learn's own tests do): our arguments, ARFF parsing, split and cache."""
+    import sklearn.datasets._openml as openml_module
+
+    monkeypatch.setattr(datasets, "fetch_openml", openml_module.fetch_openml)
+    monkeypatch.setattr(datasets, "N_TRAIN", 8)
+    monkeypatch.setattr(datasets, "N_TEST", 4)
+    bodies, pixels, labels = _fake_openml_server(12)
+    requested = []
+
+    def fake_urlopen(request, *args, **kwargs):
+        url = getattr(request, "full_url", request)
+        requested.append(url)
+        if url not in bodies:
+            raise URLError(f"unexpected URL in test: {url}")
+        return _FakeOpenMLResponse(bodies[url])
+
+    monkeypatch.setattr(openml_module, "urlopen", fake_urlopen)
+    data = load_mnist(data_home=tmp_path / "home")
+    assert any(url.endswith("mnist_784.arff") for url in requested)
+    np.testing.assert_allclose(data.X_train, pixels[:8] / 255, rtol=1e-6)
+    np.testing.assert_allclose(data.X_test, pixels[8:] / 255, rtol=1e-6)
+    assert_array_equal(data.y_test, labels[8:])
+    assert "OpenML mnist_784 v1" in data.source

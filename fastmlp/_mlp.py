@@ -317,7 +317,19 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                     f"{self.classes_}. 'y' has {classes}."
                 )
         elif not incremental:
-            self._label_binarizer = LabelBinarizer().fit(y)
+            binarizer = LabelBinarizer().fit(y)
+            if (
+                self.warm_start
+                and hasattr(self, "coefs_")
+                and binarizer.y_type_ != "multilabel-indicator"
+                and not np.array_equal(binarizer.classes_, self.classes_)
+            ):
+                raise ValueError(
+                    "warm_start can only be used where `y` has the same classes as in "
+                    f"the previous call to fit. Previously got {self.classes_}, `y` "
+                    f"has {binarizer.classes_}"
+                )
+            self._label_binarizer = binarizer
             self._check_at_least_two_classes()
         self.classes_ = self._label_binarizer.classes_
         return X, y
@@ -334,20 +346,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         hidden_sizes = self._resolve_hidden_layer_sizes()
         dtype = self._resolve_dtype()
         fitted = hasattr(self, "coefs_")
-        if not incremental and self.warm_start and fitted:
-            previous_classes = self.classes_
         X, y = self._validate_input(
             X, y, incremental, reset=not (incremental and fitted), dtype=dtype
         )
-        if not incremental and self.warm_start and fitted:
-            if not np.array_equal(np.sort(unique_labels(y)), np.sort(previous_classes)) and (
-                self._label_binarizer.y_type_ != "multilabel-indicator"
-            ):
-                raise ValueError(
-                    "warm_start can only be used where `y` has the same classes as "
-                    f"in the previous call to fit. Previously got {previous_classes}, "
-                    f"`y` has {self.classes_}"
-                )
         n_samples, n_features = X.shape
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype)

@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-from urllib.error import URLError
 
 import numpy as np
 import pytest
@@ -12,17 +11,6 @@ import fastmlp
 from fastmlp import cli, datasets
 
 from _testutils import mnist_dir
-
-
-@pytest.fixture
-def offline_machine(monkeypatch, tmp_path):
-    monkeypatch.delenv("FASTMLP_DATA", raising=False)
-    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path / "sklearn_home"))
-
-    def offline(*args, **kwargs):
-        raise URLError("no network in tests")
-
-    monkeypatch.setattr(datasets, "fetch_openml", offline)
 
 
 def test_train_on_digits_writes_a_loadable_model_and_true_metrics(tmp_path, capsys):

@@ -47,19 +47,6 @@ def write_mnist_folder(folder, n_train=50, n_test=20, seed=0, compress=True):
     return arrays
 
 
-@pytest.fixture
-def no_env(monkeypatch, tmp_path):
-    """No FASTMLP_DATA, an empty scikit-learn data_home, no network."""
-    monkeypatch.delenv("FASTMLP_DATA", raising=False)
-    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path / "sklearn_home"))
-
-    def offline(*args, **kwargs):
-        raise URLError("no network in tests")
-
-    monkeypatch.setattr(datasets, "fetch_openml", offline)
-    monkeypatch.setitem(datasets._SPECS["fashion-mnist"], "system_dirs", ())
-
-
 @pytest.mark.parametrize("compress", [True, False])
 def test_read_idx_round_trip(tmp_path, compress):
     array = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
@@ -95,7 +82,7 @@ def test_read_idx_rejects_truncated_gzip_and_wrong_rank(tmp_path):
 
 
 @pytest.mark.parametrize("compress", [True, False])
-def test_load_mnist_from_a_folder(tmp_path, no_env, compress):
+def test_load_mnist_from_a_folder(tmp_path, offline_machine, compress):
     arrays = write_mnist_folder(tmp_path / "data" / "mnist", compress=compress)
     for data_dir in (tmp_path / "data", tmp_path / "data" / "mnist"):
         data = load_mnist(data_dir)
@@ -108,7 +95,7 @@ def test_load_mnist_from_a_folder(tmp_path, no_env, compress):
         assert "IDX files" in data.source
 
 
-def test_fastmlp_data_variable_is_searched(tmp_path, no_env, monkeypatch):
+def test_fastmlp_data_variable_is_searched(tmp_path, offline_machine, monkeypatch):
     write_mnist_folder(tmp_path / "root" / "fashion-mnist", seed=1)
     write_mnist_folder(tmp_path / "root" / "mnist", seed=2)
     monkeypatch.setenv("FASTMLP_DATA", str(tmp_path / "root"))
@@ -116,7 +103,7 @@ def test_fastmlp_data_variable_is_searched(tmp_path, no_env, monkeypatch):
     assert str(tmp_path / "root" / "fashion-mnist") in load_fashion_mnist().source
 
 
-def test_fashion_mnist_reads_debians_folder(tmp_path, no_env, monkeypatch):
+def test_fashion_mnist_reads_debians_folder(tmp_path, offline_machine, monkeypatch):
     write_mnist_folder(tmp_path / "usr-share-fashion")
     monkeypatch.setitem(datasets._SPECS["fashion-mnist"], "system_dirs",
                         (str(tmp_path / "usr-share-fashion"),))
@@ -124,7 +111,7 @@ def test_fashion_mnist_reads_debians_folder(tmp_path, no_env, monkeypatch):
     assert data.target_names[9] == "Ankle boot" and "usr-share-fashion" in data.source
 
 
-def test_incomplete_or_inconsistent_folders_are_errors(tmp_path, no_env):
+def test_incomplete_or_inconsistent_folders_are_errors(tmp_path, offline_machine):
     folder = tmp_path / "mnist"
     write_mnist_folder(folder)
     (folder / "t10k-labels-idx1-ubyte.gz").unlink()
@@ -135,7 +122,7 @@ def test_incomplete_or_inconsistent_folders_are_errors(tmp_path, no_env):
         load_mnist(folder)
 
 
-def test_not_found_lists_every_place_looked(tmp_path, no_env):
+def test_not_found_lists_every_place_looked(tmp_path, offline_machine):
     with pytest.raises(DatasetNotFoundError) as info:
         load_mnist(tmp_path / "nowhere")
     message = str(info.value)
@@ -144,7 +131,7 @@ def test_not_found_lists_every_place_looked(tmp_path, no_env):
         assert fragment in message
 
 
-def test_openml_download_is_cached_as_npy(tmp_path, no_env, monkeypatch):
+def test_openml_download_is_cached_as_npy(tmp_path, offline_machine, monkeypatch):
     # A miniature OpenML answer: 7 + 3 rows; the loader splits first/last.
     monkeypatch.setattr(datasets, "N_TRAIN", 7)
     monkeypatch.setattr(datasets, "N_TEST", 3)
@@ -176,7 +163,7 @@ def test_openml_download_is_cached_as_npy(tmp_path, no_env, monkeypatch):
     assert_array_equal(second.y_test, first.y_test)
 
 
-def test_download_false_never_calls_fetch_openml(tmp_path, no_env, monkeypatch):
+def test_download_false_never_calls_fetch_openml(tmp_path, offline_machine, monkeypatch):
     monkeypatch.setattr(datasets, "fetch_openml", lambda *a, **k: pytest.fail("called"))
     with pytest.raises(DatasetNotFoundError, match="download=False"):
         load_mnist(download=False)
@@ -269,7 +256,7 @@ def _fake_openml_server(n_rows, seed=0):
     return bodies, pixels, labels
 
 
-def test_fetch_openml_path_with_its_http_layer_mocked(tmp_path, no_env, monkeypatch):
+def test_fetch_openml_path_with_its_http_layer_mocked(tmp_path, offline_machine, monkeypatch):
     """The real fetch_openml call, only urllib's urlopen replaced (as
     scikit-learn's own tests do): our arguments, ARFF parsing, split and cache."""
     import sklearn.datasets._openml as openml_module

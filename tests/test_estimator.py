@@ -303,6 +303,8 @@ def test_warm_start_with_other_classes_is_an_error(digits):
     clf = quiet(MLPClassifier((8,), warm_start=True, max_iter=2).fit, X, y)
     with pytest.raises(ValueError, match="warm_start"):
         clf.fit(X, y % 3)
+    assert_array_equal(clf.classes_, np.arange(10))  # the model is left as it was
+    assert clf.predict_proba(X[:2]).shape == (2, 10)
 
 
 def test_partial_fit_is_unavailable_for_lbfgs():

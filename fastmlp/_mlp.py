@@ -375,7 +375,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         network = Network(layer_units, self.activation, out_activation, dtype)
         if first_pass:
             network.initialize(self._random_state)
-            self._initialize_attributes(network)
+            self._initialize_attributes()
         else:
             network.load(self.coefs_, self.intercepts_)
         self.coefs_, self.intercepts_ = network.coefs, network.intercepts
@@ -402,7 +402,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     def _layer_units(self):
         return [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
 
-    def _initialize_attributes(self, network):
+    def _initialize_attributes(self):
         self.n_iter_ = 0
         self.t_ = 0
         for attr in ("_optimizer", "_best_params"):

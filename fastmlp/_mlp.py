@@ -5,6 +5,7 @@ from numbers import Integral
 
 import numpy as np
 import scipy.optimize
+from scipy import sparse
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
@@ -12,6 +13,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier as _SklearnMLPClassifier
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
+from sklearn.utils import shuffle as sklearn_shuffle
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
@@ -81,8 +83,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     nesterovs_momentum : bool, default=True
         Nesterov momentum for 'sgd'.
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training data (stratified)
-        and stop when its accuracy stops improving; the best weights are kept.
+        Hold out ``validation_fraction`` of the training data (stratified
+        for binary targets, as scikit-learn) and stop when its accuracy stops improving; the best weights are kept.
     validation_fraction : float, default=0.1
         Share of the data held out with ``early_stopping``.
     beta_1, beta_2 : float, default=0.9, 0.999
@@ -217,7 +219,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Input data (sparse input is densified).
+            Input data. Sparse input stays sparse (CSR): the first layer uses
+            scipy's sparse product.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Class labels, or a label indicator matrix (multilabel).
         sample_weight : array-like of shape (n_samples,), default=None
@@ -264,15 +267,18 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return self._fit(X, y, sample_weight, incremental=True)
 
     def _resolve_dtype(self):
+        error = ValueError(
+            "The 'dtype' parameter of MLPClassifier must be np.float32 or np.float64. "
+            f"Got {self.dtype!r} instead."
+        )
+        if self.dtype is None:  # np.dtype(None) would silently mean float64
+            raise error
         try:
             dtype = np.dtype(self.dtype)
         except TypeError:
-            dtype = None
-        if dtype not in _DTYPES:
-            raise ValueError(
-                f"The 'dtype' parameter of MLPClassifier must be np.float32 or "
-                f"np.float64. Got {self.dtype!r} instead."
-            )
+            raise error from None
+        if not any(dtype == allowed for allowed in _DTYPES):
+            raise error
         return dtype
 
     def _resolve_hidden_layer_sizes(self):
@@ -287,7 +293,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 or size <= 0
             ):
                 raise ValueError(
-                    f"hidden_layer_sizes must be > 0, got {self.hidden_layer_sizes}."
+                    "hidden_layer_sizes must be integers > 0, got "
+                    f"{self.hidden_layer_sizes}."
                 )
         return [int(s) for s in sizes]
 
@@ -301,11 +308,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
     def _validate_input(self, X, y, incremental, reset, dtype):
         X, y = validate_data(
-            self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+            self, X, y, accept_sparse="csr", multi_output=True,
             dtype=dtype, order="C", reset=reset,
         )
-        if hasattr(X, "toarray"):
-            X = np.ascontiguousarray(X.toarray())
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if incremental and hasattr(self, "classes_"):
@@ -405,7 +410,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     def _initialize_attributes(self):
         self.n_iter_ = 0
         self.t_ = 0
-        for attr in ("_optimizer", "_best_params"):
+        for attr in ("_optimizer", "_best_params", "_sample_order"):
             if hasattr(self, attr):
                 delattr(self, attr)
         if self.solver in _STOCHASTIC_SOLVERS:
@@ -431,9 +436,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                    self.nesterovs_momentum, self.power_t)
 
     def _early_stopping_split(self, X, y, target, sample_weight):
-        """Hold out ``validation_fraction`` of the data, stratified as
-        scikit-learn does; a clear error where the data cannot be split."""
-        stratify = y if y.ndim == 1 else None
+        """Hold out ``validation_fraction`` of the data as scikit-learn does
+        (same random draws); a clear error where the data cannot be split."""
+        # As scikit-learn: stratified for binary targets only (one output).
+        stratify = y if target.ndim == 2 and target.shape[1] == 1 else None
         arrays = [X, target] + ([] if sample_weight is None else [sample_weight])
         n_samples = X.shape[0]
         advice = (
@@ -458,8 +464,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 f"holds out {X_val.shape[0]} of {n_samples} samples; at least 2 are "
                 f"needed to score a validation set. {advice}"
             )
-        return (np.ascontiguousarray(X_train), np.ascontiguousarray(target_train), sw_train,
-                np.ascontiguousarray(X_val), target_val, sw_val)
+        if not sparse.issparse(X_train):
+            X_train, X_val = np.ascontiguousarray(X_train), np.ascontiguousarray(X_val)
+        return X_train, np.ascontiguousarray(target_train), sw_train, X_val, target_val, sw_val
 
     def _fit_stochastic(self, network, X, y, target, sample_weight, incremental, n_threads):
         if self.early_stopping and incremental:
@@ -487,10 +494,16 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 )
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
         network.reserve(batch_size)
-        X_batch = np.empty((batch_size, X_train.shape[1]), dtype=network.dtype)
+        is_sparse = sparse.issparse(X_train)
+        X_batch = None if is_sparse else np.empty((batch_size, X_train.shape[1]),
+                                                  dtype=network.dtype)
         target_batch = np.empty((batch_size,) + target_train.shape[1:], dtype=target_train.dtype)
         sw_batch = None if sw_train is None else np.empty(batch_size, dtype=sw_train.dtype)
-        order = np.arange(n_samples)
+        # scikit-learn reshuffles the previous epoch's order; keeping that order
+        # across partial_fit calls makes k partial_fit calls equal fit(max_iter=k).
+        order = getattr(self, "_sample_order", None)
+        if not incremental or order is None or order.shape[0] != n_samples:
+            order = np.arange(n_samples)
 
         # As scikit-learn: n_iter_ counts the epochs of this call (1 after a
         # partial_fit); t_ and loss_curve_ accumulate across calls.
@@ -498,14 +511,16 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         try:
             for _ in range(self.max_iter):
                 if self.shuffle:
-                    # A fresh permutation per epoch (not a reshuffle of the last
-                    # one), so fit and repeated partial_fit see the same batches.
-                    order = self._random_state.permutation(n_samples)
+                    # scikit-learn's own shuffle, for the same batches from the
+                    # same random_state.
+                    order = sklearn_shuffle(order, random_state=self._random_state)
+                    self._sample_order = order
                 epoch_loss, epoch_correct = 0.0, 0
                 for start in range(0, n_samples, batch_size):
                     idx = order[start : start + batch_size]
                     n = idx.shape[0]
-                    xb = np.take(X_train, idx, axis=0, out=X_batch[:n])
+                    xb = X_train[idx] if is_sparse else np.take(X_train, idx, axis=0,
+                                                                 out=X_batch[:n])
                     tb = np.take(target_train, idx, axis=0, out=target_batch[:n])
                     swb = None if sw_batch is None else np.take(sw_train, idx, out=sw_batch[:n])
                     batch_loss, n_correct = network.loss_and_gradient(
@@ -631,10 +646,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     def _validated_logits(self, X):
         check_is_fitted(self)
         dtype = self.coefs_[0].dtype
-        X = validate_data(self, X, accept_sparse=["csr", "csc"], dtype=dtype, order="C",
+        X = validate_data(self, X, accept_sparse="csr", dtype=dtype, order="C",
                           reset=False)
-        if hasattr(X, "toarray"):
-            X = np.ascontiguousarray(X.toarray())
         return predict_logits(self.coefs_, self.intercepts_, self.activation, X,
                               _compiled_ops, effective_n_threads(self.n_threads))
 
@@ -666,9 +679,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        proba : ndarray of shape (n_samples, n_classes)
+        proba : ndarray of shape (n_samples, n_classes), float64
         """
-        logits = self._validated_logits(X)
+        # Probabilities in float64 whatever the model's dtype (as scikit-learn
+        # gives for float64 X): rows sum to 1 to double precision and small
+        # probabilities do not underflow to 0.
+        logits = self._validated_logits(X).astype(np.float64)
         if self.out_activation_ == SOFTMAX:
             _compiled_ops.softmax(logits, effective_n_threads(self.n_threads))
             return logits

@@ -12,6 +12,7 @@ weight matrix row-major, then every layer's intercepts. ``coefs`` and
 """
 
 import numpy as np
+import scipy.sparse as sp
 
 from fastmlp import _compiled_ops
 
@@ -30,6 +31,16 @@ def _layer_views(flat, layer_units):
         intercepts.append(flat[start : start + fan_out])
         start += fan_out
     return coefs, intercepts
+
+
+def _layer_forward(ops, layer_input, coef, intercept, out, activation, n_threads):
+    """One layer's forward pass; a sparse (CSR) input goes through scipy's
+    sparse product, then the same fused bias + activation kernel."""
+    if sp.issparse(layer_input):
+        out[...] = layer_input @ coef
+        ops.bias_activation_forward(out, intercept, activation, n_threads)
+    else:
+        ops.dense_forward(layer_input, coef, intercept, out, activation, n_threads)
 
 
 def n_parameters(layer_units):
@@ -121,9 +132,8 @@ class Network:
         for i in range(last + 1):
             out = self._outputs[i][:n]
             act = "identity" if i == last else self.activation
-            self.ops.dense_forward(
-                layer_input, self.coefs[i], self.intercepts[i], out, act, n_threads
-            )
+            _layer_forward(self.ops, layer_input, self.coefs[i], self.intercepts[i], out,
+                           act, n_threads)
             layer_input = out
         return layer_input
 
@@ -141,7 +151,7 @@ class Network:
 
         Parameters
         ----------
-        X : ndarray of shape (n, n_features), C-contiguous, network dtype
+        X : ndarray of shape (n, n_features), C-contiguous, or CSR matrix; network dtype
         target : int32 ndarray (n,) for softmax, or (n, n_outputs) 0/1 array
             of the network dtype for logistic.
         sample_weight : ndarray (n,) of the network dtype, or None
@@ -182,6 +192,13 @@ class Network:
                 layer_input = self._outputs[i - 1][:n]
                 delta_below = self._deltas[i - 1][:n]
                 input_activation = self.activation
+            elif sp.issparse(X):
+                # Sparse input: only the weight and bias gradients are needed.
+                self.coef_grads[0][...] = X.T @ delta
+                if l2_scale:
+                    self.coef_grads[0] += l2_scale * self.coefs[0]
+                self.ops.sum_rows(delta, self.intercept_grads[0], n_threads)
+                break
             else:
                 layer_input, delta_below, input_activation = X, None, "identity"
             self.ops.dense_backward(
@@ -197,7 +214,8 @@ def predict_logits(coefs, intercepts, activation, X, ops=_compiled_ops, n_thread
     """Logits of ``X`` through the layers ``coefs``/``intercepts``.
 
     Works block by block over the rows, so memory stays bounded whatever the
-    number of samples. ``X`` must be C-contiguous and of the coefficients' dtype.
+    number of samples. ``X`` must be C-contiguous (or CSR) and of the
+    coefficients' dtype.
     """
     n = X.shape[0]
     dtype = coefs[0].dtype
@@ -211,6 +229,6 @@ def predict_logits(coefs, intercepts, activation, X, ops=_compiled_ops, n_thread
         for i in range(last + 1):
             dest = out[start:stop] if i == last else buffers[i][: stop - start]
             act = "identity" if i == last else activation
-            ops.dense_forward(layer_input, coefs[i], intercepts[i], dest, act, n_threads)
+            _layer_forward(ops, layer_input, coefs[i], intercepts[i], dest, act, n_threads)
             layer_input = dest
     return out

@@ -1,6 +1,7 @@
 """How many threads the kernels may use, and BLAS kept single-threaded."""
 
 import os
+import threading
 from contextlib import contextmanager
 
 from threadpoolctl import threadpool_limits
@@ -26,6 +27,11 @@ def effective_n_threads(n_threads=None):
     return max(1, min(openmp_max_threads(), available))
 
 
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limiter = None
+
+
 @contextmanager
 def single_threaded_blas():
     """Run BLAS on one thread inside the block, restoring the settings after.
@@ -33,6 +39,22 @@ def single_threaded_blas():
     Threaded OpenBLAS GEMM changes how the sums are split on small shapes,
     which would make the weights depend on the thread count; one thread is
     also faster on the batch shapes of training.
+
+    BLAS thread settings are process-wide, so fits running at once in
+    several Python threads share one limit: the first to enter sets it, the
+    last to leave restores what was there before (a plain per-fit
+    threadpool_limits would let an inner exit restore "1" for good).
     """
-    with threadpool_limits(limits=1, user_api="blas"):
+    global _blas_users, _blas_limiter
+    with _blas_lock:
+        if _blas_users == 0:
+            _blas_limiter = threadpool_limits(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
         yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None

@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import confusion_matrix, log_loss
@@ -31,6 +32,22 @@ def _hidden_sizes(text):
     return sizes
 
 
+def _bounded(kind, minimum, inclusive=True):
+    """argparse type: a number of ``kind`` >= minimum (> minimum if not inclusive)."""
+
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a valid {kind.__name__}: {text!r}") from None
+        if value < minimum or (not inclusive and value == minimum):
+            raise argparse.ArgumentTypeError(
+                f"must be {'>=' if inclusive else '>'} {minimum}, got {text}")
+        return value
+
+    return parse
+
+
 def _fraction(text):
     value = float(text)
     if not 0 <= value < 1:
@@ -46,25 +63,32 @@ def build_parser():
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     train.add_argument("--dataset", choices=["mnist", "fashion-mnist", "digits"],
-                       default="mnist")
+                       default="mnist", help="data set to train and test on")
     train.add_argument("--data", metavar="DIR", default=None,
-                       help="folder holding mnist/ and fashion-mnist/ IDX folders "
-                            "(default: $FASTMLP_DATA, then the OpenML cache/download)")
+                       help="folder holding mnist/ and fashion-mnist/ IDX folders; "
+                            "when not given: $FASTMLP_DATA, then the OpenML "
+                            "cache or download")
     train.add_argument("--hidden", type=_hidden_sizes, default=(128, 64),
                        metavar="SIZES", help="hidden layer sizes, comma-separated")
     train.add_argument("--activation", choices=["relu", "tanh", "logistic", "identity"],
-                       default="relu")
-    train.add_argument("--epochs", type=int, default=20)
-    train.add_argument("--batch-size", type=int, default=256)
-    train.add_argument("--learning-rate", type=float, default=1e-3,
+                       default="relu", help="hidden-layer activation")
+    train.add_argument("--epochs", type=_bounded(int, 1), default=20,
+                       help="passes over the data")
+    train.add_argument("--batch-size", type=_bounded(int, 1), default=256,
+                       help="minibatch size")
+    train.add_argument("--learning-rate", type=_bounded(float, 0, inclusive=False),
+                       default=1e-3,
                        help="Adam's learning_rate_init")
-    train.add_argument("--alpha", type=float, default=0.0, help="L2 penalty")
+    train.add_argument("--alpha", type=_bounded(float, 0), default=0.0, help="L2 penalty")
     train.add_argument("--validation-split", type=_fraction, default=0.2,
                        help="share of the training images held out (the last ones)")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--threads", type=int, default=None,
-                       help="threads of the parallel kernels (default: OpenMP's)")
-    train.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    train.add_argument("--seed", type=int, default=0,
+                       help="random_state: initialisation and shuffling")
+    train.add_argument("--threads", type=_bounded(int, 1), default=None,
+                       help="threads of the parallel kernels; when not given, "
+                            "what OpenMP allows (OMP_NUM_THREADS)")
+    train.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                       help="precision of the weights and the computation")
     train.add_argument("--no-download", action="store_true",
                        help="never call fetch_openml")
     train.add_argument("--out", metavar="DIR", default=None,
@@ -100,8 +124,12 @@ class EpochProgress:
 
 
 def _load_data(args):
+    # --data names the folder holding mnist/ and fashion-mnist/ (as FASTMLP_DATA
+    # does); only the requested data set's subfolder is read, so one data set
+    # is never trained under the other's name.
+    data_dir = None if args.data is None else Path(args.data) / args.dataset
     try:
-        return load_dataset(args.dataset, args.data, download=not args.no_download)
+        return load_dataset(args.dataset, data_dir, download=not args.no_download)
     except DatasetNotFoundError as exc:
         if args.data is not None:
             raise  # the user named a folder: say it is wrong, do not swap data sets
@@ -185,7 +213,6 @@ def train(args):
     print(_format_matrix(matrix, [str(c) for c in clf.classes_]))
 
     if args.out:
-        os.makedirs(args.out, exist_ok=True)
         model_path = os.path.join(args.out, "model.joblib")
         fastmlp.save(clf, model_path)
         config = {k: v for k, v in vars(args).items() if k != "command"}
@@ -219,13 +246,17 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "train":
-        if args.epochs < 1:
-            parser.error(f"--epochs must be >= 1, got {args.epochs}")
-        if args.batch_size < 1:
-            parser.error(f"--batch-size must be >= 1, got {args.batch_size}")
+        if args.out:
+            # Find an unusable --out now, not after the whole training.
+            try:
+                os.makedirs(args.out, exist_ok=True)
+            except OSError as exc:
+                parser.error(f"--out {args.out}: {exc.strerror or exc}")
+            if not os.access(args.out, os.W_OK):
+                parser.error(f"--out {args.out}: folder is not writable")
         try:
             return train(args)
-        except (DatasetNotFoundError, ValueError) as exc:
+        except (DatasetNotFoundError, ValueError, OSError) as exc:
             print(f"fastmlp: error: {exc}", file=sys.stderr)
             return 2
     return 0

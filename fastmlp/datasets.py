@@ -3,7 +3,8 @@
 ``load_mnist`` and ``load_fashion_mnist`` look, in order, in:
 
 1. ``data_dir`` if given: a folder of classic IDX files (gzipped or raw), or
-   a folder holding ``mnist/`` and ``fashion-mnist/`` such folders;
+   a folder holding ``mnist/`` and ``fashion-mnist/`` such folders. A named
+   folder is the only place looked: without the data there, the load fails;
 2. ``$FASTMLP_DATA/mnist`` (resp. ``fashion-mnist``);
 3. for Fashion-MNIST, ``/usr/share/datasets/fashion-mnist`` (Debian's
    ``dataset-fashion-mnist`` package);
@@ -169,15 +170,16 @@ def _read_idx_folder(folder):
 
 
 def _candidate_folders(spec, data_dir):
-    folders = []
     if data_dir is not None:
+        # A folder the caller named is the only place looked: falling back to
+        # other copies would hide a wrong path.
         data_dir = Path(data_dir)
-        folders += [data_dir / spec["folder"], data_dir]
+        return [data_dir / spec["folder"], data_dir]
+    folders = []
     env = os.environ.get("FASTMLP_DATA")
     if env:
         folders.append(Path(env) / spec["folder"])
-    folders += [Path(d) for d in spec["system_dirs"]]
-    return folders
+    return folders + [Path(d) for d in spec["system_dirs"]]
 
 
 def _openml_cache_dir(spec, data_home):
@@ -234,6 +236,8 @@ def _load_mnist_like(name, data_dir, data_home, download):
         if arrays is not None:
             return _as_bunch(*arrays, spec, source=f"IDX files in {folder}")
         searched.append(f"{folder} (no IDX files)" if folder.is_dir() else f"{folder} (missing)")
+    if data_dir is not None:
+        raise DatasetNotFoundError(name, searched)
     if not os.environ.get("FASTMLP_DATA"):
         searched.append("$FASTMLP_DATA (not set)")
 
@@ -263,7 +267,8 @@ def load_mnist(data_dir=None, *, data_home=None, download=True):
     Parameters
     ----------
     data_dir : str or Path, optional
-        Folder of IDX files, or a folder holding ``mnist/``. Looked at first.
+        Folder of IDX files, or a folder holding ``mnist/``. When given, the
+        only place looked.
     data_home : str or Path, optional
         scikit-learn's data folder for the OpenML download and its cache.
     download : bool, default=True

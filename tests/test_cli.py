@@ -65,10 +65,32 @@ def test_a_named_data_folder_that_is_empty_is_an_error(offline_machine, tmp_path
     assert "mnist was not found" in capsys.readouterr().err
 
 
+def test_data_names_the_root_folder_so_data_sets_never_mix(offline_machine, tmp_path,
+                                                          capsys):
+    # An MNIST folder passed for fashion-mnist must not be read as Fashion-MNIST.
+    (tmp_path / "mnist").mkdir()
+    code = cli.main(["train", "--dataset", "fashion-mnist", "--epochs", "1",
+                     "--data", str(tmp_path)])
+    assert code == 2
+    assert "fashion-mnist was not found" in capsys.readouterr().err
+
+
+def test_unusable_out_is_refused_before_training(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(SystemExit) as info:
+        cli.main(["train", "--dataset", "digits", "--out", str(blocker)])
+    assert info.value.code == 2
+    err = capsys.readouterr()
+    assert "--out" in err.err and "epoch" not in err.out
+
+
 @pytest.mark.parametrize("argv", [
     ["train", "--hidden", "128,abc"], ["train", "--hidden", "0"],
     ["train", "--epochs", "0"], ["train", "--activation", "swish"],
-    ["train", "--validation-split", "1.5"],
+    ["train", "--validation-split", "1.5"], ["train", "--threads", "0"],
+    ["train", "--learning-rate", "0"], ["train", "--alpha", "-1"],
+    ["train", "--batch-size", "x"],
 ])
 def test_bad_flags_exit_with_usage_errors(argv, capsys):
     with pytest.raises(SystemExit) as info:

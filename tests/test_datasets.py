@@ -124,11 +124,20 @@ def test_incomplete_or_inconsistent_folders_are_errors(tmp_path, offline_machine
 
 def test_not_found_lists_every_place_looked(tmp_path, offline_machine):
     with pytest.raises(DatasetNotFoundError) as info:
-        load_mnist(tmp_path / "nowhere")
+        load_mnist()
     message = str(info.value)
-    for fragment in ("nowhere", "$FASTMLP_DATA", "no cached OpenML download",
+    for fragment in ("$FASTMLP_DATA (not set)", "no cached OpenML download",
                      "fetch_openml('mnist_784', version=1)", "no network in tests"):
         assert fragment in message
+
+
+def test_a_named_folder_is_the_only_place_looked(tmp_path, offline_machine, monkeypatch):
+    write_mnist_folder(tmp_path / "root" / "mnist")
+    monkeypatch.setenv("FASTMLP_DATA", str(tmp_path / "root"))
+    assert "root" in load_mnist().source
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_mnist(tmp_path / "nowhere")
+    assert "nowhere" in str(info.value) and "fetch_openml" not in str(info.value)
 
 
 def test_openml_download_is_cached_as_npy(tmp_path, offline_machine, monkeypatch):

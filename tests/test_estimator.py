@@ -33,12 +33,15 @@ def quiet(fn, *args, **kwargs):
 
 @pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
 @pytest.mark.parametrize("activation", ACTIVATIONS)
-def test_float64_fit_equals_scikit_learn(digits, solver, activation):
-    # Same initialisation draws, same batches (no shuffling), same optimizer
-    # maths: in float64 the two implementations agree to rounding.
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_float64_fit_equals_scikit_learn(digits, solver, activation, early_stopping):
+    # Same initialisation draws, same shuffles and validation split, same
+    # optimizer maths: in float64 the two implementations agree to rounding.
     X, y = digits
+    if early_stopping and solver == "lbfgs":
+        pytest.skip("early_stopping applies to the stochastic solvers only")
     params = dict(hidden_layer_sizes=(32, 16), activation=activation, solver=solver,
-                  max_iter=15, random_state=0, shuffle=False, alpha=1e-3)
+                  max_iter=15, random_state=0, alpha=1e-3, early_stopping=early_stopping)
     ours = quiet(MLPClassifier(dtype=np.float64, **params).fit, X, y)
     ref = quiet(SklearnMLP(**params).fit, X, y)
     assert ours.n_iter_ == ref.n_iter_
@@ -46,6 +49,8 @@ def test_float64_fit_equals_scikit_learn(digits, solver, activation):
     for a, b in zip(ours.coefs_ + ours.intercepts_, ref.coefs_ + ref.intercepts_):
         assert_allclose(a, b, rtol=1e-7, atol=1e-10)
     assert_allclose(ours.predict_proba(X), ref.predict_proba(X), rtol=1e-7, atol=1e-10)
+    if early_stopping:
+        assert_allclose(ours.validation_scores_, ref.validation_scores_)
 
 
 def test_float64_binary_and_multilabel_equal_scikit_learn(digits):
@@ -234,7 +239,10 @@ def test_other_bad_input(digits):
 @pytest.mark.parametrize("params, match", [
     (dict(hidden_layer_sizes=(10, 0)), "hidden_layer_sizes"),
     (dict(hidden_layer_sizes=(-3,)), "hidden_layer_sizes"),
-    (dict(hidden_layer_sizes=(2.5,)), "hidden_layer_sizes"),
+    (dict(hidden_layer_sizes=(2.5,)), "hidden_layer_sizes must be integers"),
+    (dict(hidden_layer_sizes=(True,)), "hidden_layer_sizes must be integers"),
+    (dict(dtype="banana"), "dtype"),
+    (dict(dtype=None), "dtype"),
     (dict(activation="swish"), "activation"),
     (dict(solver="rmsprop"), "solver"),
     (dict(learning_rate_init=0), "learning_rate_init"),
@@ -314,15 +322,71 @@ def test_partial_fit_is_unavailable_for_lbfgs():
                                                        classes=[0, 1])
 
 
-def test_sparse_input_gives_the_dense_result(digits):
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_sparse_input_gives_the_dense_result(digits, solver):
     from scipy import sparse
 
     X, y = digits
-    dense = quiet(MLPClassifier((8,), max_iter=3, random_state=0).fit, X, y)
-    sparse_fit = quiet(MLPClassifier((8,), max_iter=3, random_state=0).fit,
-                       sparse.csr_matrix(X), y)
-    assert_array_equal(dense.coefs_[0], sparse_fit.coefs_[0])
-    assert_array_equal(dense.predict(X), sparse_fit.predict(sparse.csc_matrix(X)))
+    params = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0, solver=solver,
+                  alpha=0.01, dtype=np.float64)
+    dense = quiet(MLPClassifier(**params).fit, X, y)
+    sparse_fit = quiet(MLPClassifier(**params).fit, sparse.csr_matrix(X), y)
+    assert_allclose(dense.coefs_[0], sparse_fit.coefs_[0], rtol=1e-9, atol=1e-12)
+    assert_allclose(dense.predict_proba(X), sparse_fit.predict_proba(sparse.csc_matrix(X)),
+                    rtol=1e-9, atol=1e-12)
+
+
+def test_wide_sparse_input_is_never_densified():
+    # 2000 x 1,000,000 would need 8 GB dense; sparse, it is 40,000 numbers.
+    from scipy import sparse
+
+    rng = np.random.default_rng(0)
+    n_rows, per_row = 2000, 20
+    columns = rng.integers(0, 1_000_000, n_rows * per_row)
+    X = sparse.csr_matrix(
+        (rng.random(n_rows * per_row), columns, np.arange(0, n_rows * per_row + 1, per_row)),
+        shape=(n_rows, 1_000_000),
+    )
+    y = (columns.reshape(n_rows, per_row) < 100_000).any(axis=1).astype(int)
+    clf = quiet(MLPClassifier((4,), max_iter=2, batch_size=500, random_state=0).fit, X, y)
+    assert clf.predict_proba(X[:7]).shape == (7, 2)
+
+
+def test_concurrent_fits_in_threads_restore_blas_threads(digits):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_info
+
+    X, y = digits
+
+    def blas_threads():
+        return sorted(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+
+    before = blas_threads()
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda seed: quiet(MLPClassifier((16,), max_iter=5,
+                                                       random_state=seed).fit, X, y),
+                      range(6)))
+    assert blas_threads() == before
+
+
+def test_predict_proba_is_float64_whatever_the_model_dtype(digits):
+    X, y = digits
+    clf = quiet(MLPClassifier((16,), max_iter=30, random_state=0).fit, X * 5, y)
+    proba = clf.predict_proba(X * 5)
+    assert proba.dtype == np.float64 and clf.coefs_[0].dtype == np.float32
+    assert_allclose(proba.sum(axis=1), 1, rtol=1e-12)
+
+
+def test_early_stopping_on_multiclass_with_a_rare_class_splits_like_sklearn(digits):
+    X, y = digits
+    y = y.copy()
+    y[y == 9] = 8
+    y[0] = 9  # a class of one sample: not stratified for multiclass, as scikit-learn
+    params = dict(hidden_layer_sizes=(8,), early_stopping=True, max_iter=5, random_state=0)
+    ours = quiet(MLPClassifier(dtype=np.float64, **params).fit, X, y)
+    ref = quiet(SklearnMLP(**params).fit, X, y)
+    assert_allclose(ours.validation_scores_, ref.validation_scores_)
 
 
 def test_sample_weight_zero_equals_dropping_samples_lbfgs(digits):

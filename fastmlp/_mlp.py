@@ -25,6 +25,7 @@ from sklearn.utils.validation import (
 )
 
 from fastmlp import _compiled_ops
+from fastmlp._epoch import CompiledEpoch, python_epoch
 from fastmlp._network import LOGISTIC, SOFTMAX, Network, predict_logits
 from fastmlp._optimizers import SGD, Adam
 from fastmlp._threads import effective_n_threads, single_threaded_blas
@@ -493,12 +494,17 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                     "It is going to be clipped"
                 )
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
-        network.reserve(batch_size)
-        is_sparse = sparse.issparse(X_train)
-        X_batch = None if is_sparse else np.empty((batch_size, X_train.shape[1]),
-                                                  dtype=network.dtype)
-        target_batch = np.empty((batch_size,) + target_train.shape[1:], dtype=target_train.dtype)
-        sw_batch = None if sw_train is None else np.empty(batch_size, dtype=sw_train.dtype)
+        if sparse.issparse(X_train):
+            def run_epoch(order):
+                return python_epoch(network, optimizer, X_train, target_train, sw_train,
+                                    order, batch_size, self.alpha, n_threads)
+        else:
+            compiled_epoch = CompiledEpoch(network, batch_size, n_samples)
+
+            def run_epoch(order):
+                return compiled_epoch(optimizer, X_train, target_train, sw_train, order,
+                                      self.alpha, n_threads)
+
         # scikit-learn reshuffles the previous epoch's order; keeping that order
         # across partial_fit calls makes k partial_fit calls equal fit(max_iter=k).
         order = getattr(self, "_sample_order", None)
@@ -515,21 +521,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                     # same random_state.
                     order = sklearn_shuffle(order, random_state=self._random_state)
                     self._sample_order = order
-                epoch_loss, epoch_correct = 0.0, 0
-                for start in range(0, n_samples, batch_size):
-                    idx = order[start : start + batch_size]
-                    n = idx.shape[0]
-                    xb = X_train[idx] if is_sparse else np.take(X_train, idx, axis=0,
-                                                                 out=X_batch[:n])
-                    tb = np.take(target_train, idx, axis=0, out=target_batch[:n])
-                    swb = None if sw_batch is None else np.take(sw_train, idx, out=sw_batch[:n])
-                    batch_loss, n_correct = network.loss_and_gradient(
-                        xb, tb, swb, self.alpha, n_threads
-                    )
-                    optimizer.step(network.params, network.grads, network.ops, n_threads)
-                    epoch_loss += batch_loss * n
-                    epoch_correct += n_correct
-
+                epoch_loss, epoch_correct = run_epoch(order)
                 self.n_iter_ += 1
                 self.loss_ = epoch_loss / n_samples
                 self.t_ += n_samples

@@ -8,7 +8,9 @@ cdef int dense_backward_ptr(
     const floating* x, const floating* w, const floating* delta,
     floating* grad_w, floating* grad_bias, floating* delta_x,
     int n_rows, int n_in, int n_out, double l2_scale, int x_activation,
-    int n_threads) noexcept nogil
+    int n_threads, double* scratch) noexcept nogil
+
+cdef Py_ssize_t sum_rows_scratch_size(Py_ssize_t n_rows, Py_ssize_t n_cols) noexcept nogil
 
 cdef int sum_rows_ptr(const floating* x, floating* out, Py_ssize_t n_rows,
-                      Py_ssize_t n_cols, int n_threads) noexcept nogil
+                      Py_ssize_t n_cols, int n_threads, double* scratch) noexcept nogil

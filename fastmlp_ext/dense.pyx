@@ -32,20 +32,27 @@ cdef void dense_forward_ptr(
     bias_activation_forward_ptr(out, bias, n_rows, n_out, activation, n_threads)
 
 
+cdef Py_ssize_t sum_rows_scratch_size(Py_ssize_t n_rows, Py_ssize_t n_cols) noexcept nogil:
+    """Doubles of scratch ``sum_rows_ptr`` needs: one partial row per block."""
+    return max((n_rows + REDUCTION_BLOCK_ROWS - 1) // REDUCTION_BLOCK_ROWS, 1) * n_cols
+
+
 cdef int sum_rows_ptr(const floating* x, floating* out, Py_ssize_t n_rows,
-                      Py_ssize_t n_cols, int n_threads) noexcept nogil:
+                      Py_ssize_t n_cols, int n_threads, double* scratch) noexcept nogil:
     """out[j] = sum_i x[i, j], summed in double by blocks of rows, blocks added
-    in order. Returns -1 if scratch memory could not be allocated."""
+    in order. ``scratch`` holds ``sum_rows_scratch_size`` doubles; when NULL it
+    is allocated here. Returns -1 if that allocation failed."""
     cdef Py_ssize_t n_blocks = (n_rows + REDUCTION_BLOCK_ROWS - 1) // REDUCTION_BLOCK_ROWS
     cdef Py_ssize_t block, i, j, start, stop
-    cdef double* partial
+    cdef double* partial = scratch
     cdef double* acc
     cdef bint parallel = n_threads > 1 and n_rows * n_cols >= PARALLEL_MIN_ELEMENTS
     if n_cols == 0:
         return 0
-    partial = <double*> malloc(max(n_blocks, 1) * n_cols * sizeof(double))
-    if partial == NULL:
-        return -1
+    if scratch == NULL:
+        partial = <double*> malloc(sum_rows_scratch_size(n_rows, n_cols) * sizeof(double))
+        if partial == NULL:
+            return -1
     for block in prange(n_blocks, schedule="static", num_threads=n_threads,
                         use_threads_if=parallel):
         acc = partial + block * n_cols
@@ -62,7 +69,8 @@ cdef int sum_rows_ptr(const floating* x, floating* out, Py_ssize_t n_rows,
             partial[j] += partial[block * n_cols + j]
     for j in range(n_cols):
         out[j] = <floating> partial[j] if n_blocks > 0 else 0
-    free(partial)
+    if scratch == NULL:
+        free(partial)
     return 0
 
 
@@ -70,7 +78,7 @@ cdef int dense_backward_ptr(
         const floating* x, const floating* w, const floating* delta,
         floating* grad_w, floating* grad_bias, floating* delta_x,
         int n_rows, int n_in, int n_out, double l2_scale, int x_activation,
-        int n_threads) noexcept nogil:
+        int n_threads, double* scratch) noexcept nogil:
     cdef Py_ssize_t i, n_weights = <Py_ssize_t> n_in * n_out
     cdef floating beta = 0
     if l2_scale != 0:
@@ -84,7 +92,7 @@ cdef int dense_backward_ptr(
     elif beta == 0:
         for i in range(n_weights):
             grad_w[i] = 0
-    if sum_rows_ptr(delta, grad_bias, n_rows, n_out, n_threads) != 0:
+    if sum_rows_ptr(delta, grad_bias, n_rows, n_out, n_threads, scratch) != 0:
         return -1
     if delta_x != NULL and n_rows > 0:
         gemm(False, True, n_rows, n_in, n_out, <floating> 1, delta, n_out, w, n_out,
@@ -176,7 +184,7 @@ def dense_backward(const floating[:, ::1] x, const floating[:, ::1] w,
             &x[0, 0] if n_rows > 0 else NULL, &w[0, 0],
             &delta[0, 0] if n_rows > 0 else NULL,
             &grad_w[0, 0], &grad_bias[0], delta_x_ptr, n_rows, n_in, n_out,
-            l2_scale, code, max(n_threads, 1))
+            l2_scale, code, max(n_threads, 1), NULL)
     if status != 0:
         raise MemoryError("dense_backward: could not allocate reduction scratch")
 
@@ -190,6 +198,6 @@ def sum_rows(const floating[:, ::1] x, floating[::1] out, int n_threads=1):
     cdef int status
     with nogil:
         status = sum_rows_ptr(&x[0, 0] if x.shape[0] > 0 else NULL, &out[0],
-                              x.shape[0], x.shape[1], max(n_threads, 1))
+                              x.shape[0], x.shape[1], max(n_threads, 1), NULL)
     if status != 0:
         raise MemoryError("sum_rows: could not allocate reduction scratch")

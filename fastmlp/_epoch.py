@@ -1,0 +1,114 @@
+"""The training engine's epoch: one pass over the data in minibatches.
+
+Two implementations of the same epoch:
+
+* ``CompiledEpoch``: the whole epoch in ``fastmlp_ext.training`` without the
+  GIL, batches cut into row chunks processed in parallel (dense X). Its
+  workspace is allocated once, when it is built (once per fit).
+* ``python_epoch``: the same steps strung together in Python from the
+  per-layer kernels of ``network.ops``; used for sparse X and as the
+  readable reference (it runs on the NumPy twin too).
+
+Both return ``(loss_sum, n_correct)``: the sum over batches of batch loss
+times batch size (scikit-learn's accumulation) and the samples the network
+predicted right before each step.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from fastmlp._network import SOFTMAX
+from fastmlp_ext.activations import activation_code
+from fastmlp_ext.dense import sum_rows  # noqa: F401  (re-exported for tests)
+from fastmlp_ext.training import chunk_rows_for, param_blocks_for, train_epoch
+
+
+def python_epoch(network, optimizer, X, target, sample_weight, order, batch_size, alpha,
+                 n_threads):
+    """One epoch through the per-layer kernels, batch by batch, in Python."""
+    n_samples = X.shape[0]
+    network.reserve(batch_size)
+    is_sparse = sp.issparse(X)
+    X_batch = None if is_sparse else np.empty((batch_size, X.shape[1]), dtype=network.dtype)
+    target_batch = np.empty((batch_size,) + target.shape[1:], dtype=target.dtype)
+    sw_batch = None if sample_weight is None else np.empty(batch_size, sample_weight.dtype)
+    loss_sum, n_correct = 0.0, 0
+    for start in range(0, n_samples, batch_size):
+        idx = order[start : start + batch_size]
+        n = idx.shape[0]
+        xb = X[idx] if is_sparse else np.take(X, idx, axis=0, out=X_batch[:n])
+        tb = np.take(target, idx, axis=0, out=target_batch[:n])
+        swb = None if sw_batch is None else np.take(sample_weight, idx, out=sw_batch[:n])
+        batch_loss, correct = network.loss_and_gradient(xb, tb, swb, alpha, n_threads)
+        optimizer.step(network.params, network.grads, network.ops, n_threads)
+        loss_sum += batch_loss * n
+        n_correct += correct
+    return loss_sum, n_correct
+
+
+class CompiledEpoch:
+    """Workspace and driver of the compiled epoch for one fit.
+
+    Parameters
+    ----------
+    network : fastmlp._network.Network
+    batch_size : int
+    n_samples : int
+        Rows of the training data (per-sample loss and accuracy buffers).
+    """
+
+    def __init__(self, network, batch_size, n_samples):
+        dtype = network.dtype
+        units = network.layer_units
+        self.network = network
+        self.batch_size = batch_size
+        self.layer_units = np.asarray(units, dtype=np.intp)
+        self.activation = activation_code(network.activation)
+        chunk_rows = chunk_rows_for(batch_size)
+        n_chunks = -(-min(batch_size, n_samples) // chunk_rows)
+        n_params = network.params.size
+        self.chunk_grads = np.empty((n_chunks, n_params), dtype=dtype)
+        self.x_chunks = np.empty((n_chunks, chunk_rows * units[0]), dtype=dtype)
+        self.out_chunks = np.empty((n_chunks, chunk_rows * sum(units[1:])), dtype=dtype)
+        self.delta_chunks = np.empty((n_chunks, max(chunk_rows * sum(units[1:-1]), 1)),
+                                     dtype=dtype)
+        self.label_chunks = np.empty((n_chunks, chunk_rows), dtype=np.intc)
+        self.target_chunks = np.empty((n_chunks, chunk_rows * units[-1]), dtype=dtype)
+        self.weight_chunks = np.empty((n_chunks, chunk_rows), dtype=dtype)
+        blocks = -(-chunk_rows // 64)  # REDUCTION_BLOCK_ROWS of the kernels
+        self.scratch_chunks = np.empty((n_chunks, blocks * max(units)), dtype=np.float64)
+        self.sample_loss = np.empty(n_samples, dtype=np.float64)
+        self.sample_correct = np.empty(n_samples, dtype=np.uint8)
+        self.l2_partials = np.empty(param_blocks_for(n_params), dtype=np.float64)
+        self._spare_state = None
+
+    def __call__(self, optimizer, X, target, sample_weight, order, alpha, n_threads):
+        network = self.network
+        softmax = network.out_activation == SOFTMAX
+        if hasattr(optimizer, "first_moment"):
+            name, state_1, state_2 = "adam", optimizer.first_moment, optimizer.second_moment
+            learning_rate, t = optimizer.learning_rate_init, optimizer.t
+        else:
+            if self._spare_state is None:
+                self._spare_state = np.empty_like(network.params)
+            name, state_1, state_2 = "sgd", optimizer.velocity, self._spare_state
+            learning_rate, t = optimizer.learning_rate, 0
+        loss_sum, t = train_epoch(
+            X, target if softmax else None, None if softmax else target, sample_weight,
+            order, self.batch_size, network.params, self.chunk_grads, state_1, state_2,
+            self.x_chunks, self.out_chunks, self.delta_chunks, self.label_chunks,
+            self.target_chunks, self.weight_chunks, self.scratch_chunks,
+            self.sample_loss, self.sample_correct, self.l2_partials, self.layer_units,
+            self.activation, softmax, alpha, name, learning_rate,
+            getattr(optimizer, "beta_1", 0.0), getattr(optimizer, "beta_2", 0.0),
+            getattr(optimizer, "epsilon", 0.0), getattr(optimizer, "momentum", 0.0),
+            getattr(optimizer, "nesterov", False), t, n_threads,
+        )
+        if name == "adam":
+            optimizer.t = t
+            optimizer.learning_rate = (
+                optimizer.learning_rate_init * np.sqrt(1 - optimizer.beta_2**t)
+                / (1 - optimizer.beta_1**t)
+            )
+        n = X.shape[0]
+        return loss_sum, int(self.sample_correct[:n].sum(dtype=np.int64))

@@ -1,0 +1,396 @@
+"""The compiled training epoch: every step of an epoch without the GIL.
+
+One call runs a whole epoch over ``order`` (the sample indices in batch
+order): for each batch, gather the rows, forward, loss, backward, and one
+fused pass that sums the gradients, adds the L2 term and applies the
+optimizer. Python regains control once per epoch.
+
+Parallelism that keeps the model identical at any thread count: each batch
+is cut into row chunks whose size depends on the batch size only (never on
+the thread count). Threads take whole chunks; each chunk runs its GEMMs on
+single-threaded BLAS into its own gradient buffer. The chunk gradients are
+then added in chunk order, elementwise in parallel, so every weight gets the
+same bits whichever thread computed which chunk.
+
+Workspace buffers are allocated once per fit by ``EpochWorkspace`` (see
+fastmlp/_compiled_epoch.py); nothing is allocated per step.
+"""
+
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.float cimport FLT_MIN
+from libc.math cimport fabs, sqrt
+from libc.string cimport memcpy
+
+import numpy as np
+
+from ._blas cimport gemm
+from .activations cimport IDENTITY, bias_activation_forward_ptr
+from .dense cimport dense_backward_ptr, sum_rows_scratch_size
+from .loss cimport sigmoid_binary_cross_entropy_ptr, softmax_cross_entropy_ptr
+
+cdef enum:
+    # Parameter block of the fused reduce + optimizer pass; also the block of
+    # the L2 partial sums, added in block order.
+    PARAM_BLOCK = 4096
+    # Upper bound on the number of weight layers (a C array size below).
+    MAX_LAYERS = 64
+
+cdef enum Optimizer:
+    ADAM = 0
+    SGD = 1
+
+
+def chunk_rows_for(Py_ssize_t batch_size):
+    """Rows per chunk for this batch size: about 64, at most 8 chunks a batch,
+    balanced. A function of the batch size only, never of the thread count."""
+    cdef Py_ssize_t n_chunks = min(8, max(1, (batch_size + 63) // 64))
+    return (batch_size + n_chunks - 1) // n_chunks
+
+
+def param_blocks_for(Py_ssize_t n_params):
+    """Number of fixed-size parameter blocks of the fused optimizer pass."""
+    return (n_params + PARAM_BLOCK - 1) // PARAM_BLOCK
+
+
+cdef struct Net:
+    Py_ssize_t n_layers            # weight layers
+    Py_ssize_t units[MAX_LAYERS + 1]
+    Py_ssize_t coef_offset[MAX_LAYERS]
+    Py_ssize_t intercept_offset[MAX_LAYERS]
+    Py_ssize_t out_offset[MAX_LAYERS]    # layer outputs inside a chunk's buffer
+    Py_ssize_t delta_offset[MAX_LAYERS]  # hidden deltas inside a chunk's buffer
+    Py_ssize_t n_params
+    Py_ssize_t n_coef_params
+    int activation
+    bint softmax_output
+
+
+cdef struct Buffers:
+    Py_ssize_t chunk_rows
+    Py_ssize_t x_stride        # elements of one chunk's gathered X
+    Py_ssize_t out_stride      # elements of one chunk's layer outputs
+    Py_ssize_t delta_stride
+    Py_ssize_t target_stride
+    Py_ssize_t scratch_stride  # doubles of one chunk's reduction scratch
+
+
+cdef void _process_chunk(
+        const floating* X, Py_ssize_t n_features, const int* labels,
+        const floating* targets, const floating* sample_weight, const Py_ssize_t* rows,
+        Py_ssize_t n_rows, const floating* params, floating* grads,
+        floating* x_buf, floating* out_buf, floating* delta_buf, int* label_buf,
+        floating* target_buf, floating* weight_buf, double* scratch,
+        double grad_scale, double* sample_loss, unsigned char* sample_correct,
+        const Net* net) noexcept nogil:
+    """Forward, loss and backward of one chunk of rows into its own ``grads``."""
+    cdef Py_ssize_t r, l, idx, L = net.n_layers
+    cdef Py_ssize_t n_out = net.units[L]
+    cdef const floating* layer_in
+    cdef floating* layer_out
+    cdef floating* delta
+    cdef floating* delta_below
+    cdef int act
+    # Gather the chunk's rows (and their targets and weights).
+    for r in range(n_rows):
+        idx = rows[r]
+        memcpy(x_buf + r * n_features, X + idx * n_features, n_features * sizeof(floating))
+        if net.softmax_output:
+            label_buf[r] = labels[idx]
+        else:
+            memcpy(target_buf + r * n_out, targets + idx * n_out, n_out * sizeof(floating))
+        if sample_weight != NULL:
+            weight_buf[r] = sample_weight[idx]
+    # Forward.
+    layer_in = x_buf
+    for l in range(L):
+        layer_out = out_buf + net.out_offset[l]
+        act = IDENTITY if l == L - 1 else net.activation
+        gemm(False, False, <int> n_rows, <int> net.units[l + 1], <int> net.units[l],
+             <floating> 1, layer_in, <int> net.units[l], params + net.coef_offset[l],
+             <int> net.units[l + 1], <floating> 0, layer_out, <int> net.units[l + 1])
+        bias_activation_forward_ptr(layer_out, params + net.intercept_offset[l], n_rows,
+                                    net.units[l + 1], act, 1)
+        layer_in = layer_out
+    # Loss: the logits become the output delta.
+    delta = out_buf + net.out_offset[L - 1]
+    if net.softmax_output:
+        softmax_cross_entropy_ptr(delta, label_buf,
+                                  weight_buf if sample_weight != NULL else NULL,
+                                  grad_scale, sample_loss, sample_correct, n_rows, n_out, 1)
+    else:
+        sigmoid_binary_cross_entropy_ptr(delta, target_buf,
+                                         weight_buf if sample_weight != NULL else NULL,
+                                         grad_scale, sample_loss, sample_correct, n_rows,
+                                         n_out, 1)
+    # Backward, layer by layer, into this chunk's gradient buffer (no L2 here:
+    # it is added once, in the reduction).
+    for l in range(L - 1, -1, -1):
+        if l > 0:
+            layer_in = out_buf + net.out_offset[l - 1]
+            delta_below = delta_buf + net.delta_offset[l - 1]
+        else:
+            layer_in = x_buf
+            delta_below = NULL
+        dense_backward_ptr(layer_in, params + net.coef_offset[l], delta,
+                           grads + net.coef_offset[l], grads + net.intercept_offset[l],
+                           delta_below, <int> n_rows, <int> net.units[l],
+                           <int> net.units[l + 1], 0.0, net.activation, 1, scratch)
+        delta = delta_below
+
+
+cdef void _reduce_and_step(
+        floating* params, floating* chunk_grads, Py_ssize_t n_chunks,
+        const Net* net, double l2_scale, int optimizer, double step_size,
+        double beta_1, double beta_2, double epsilon, double momentum, bint nesterov,
+        floating* state_1, floating* state_2, double* l2_partials,
+        int n_threads) noexcept nogil:
+    """grad = sum of chunk gradients (chunk order) + l2_scale * w; then the
+    optimizer update. Also the sum of squared weights before the update, per
+    fixed block, for the loss's L2 term. Blocks are independent, and inside a
+    block each step is a tight loop the compiler can vectorise; the first
+    chunk's buffer serves as the accumulator."""
+    cdef Py_ssize_t n = net.n_params, n_coef = net.n_coef_params
+    cdef Py_ssize_t n_blocks = (n + PARAM_BLOCK - 1) // PARAM_BLOCK
+    cdef Py_ssize_t blk
+    for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
+                      use_threads_if=n_threads > 1 and n_blocks > 8):
+        l2_partials[blk] = _step_block(
+            params, chunk_grads, n_chunks, n, n_coef, blk * PARAM_BLOCK,
+            min((blk + 1) * PARAM_BLOCK, n), l2_scale, optimizer, step_size, beta_1,
+            beta_2, epsilon, momentum, nesterov, state_1, state_2)
+
+
+cdef double _step_block(
+        floating* params, floating* chunk_grads, Py_ssize_t n_chunks, Py_ssize_t n,
+        Py_ssize_t n_coef, Py_ssize_t start, Py_ssize_t stop, double l2_scale,
+        int optimizer, double lr, double b1, double b2, double eps,
+        double mu, bint nesterov, floating* m_or_velocity,
+        floating* v) noexcept nogil:
+    # Adam's moments of weights whose gradient stays 0 decay geometrically
+    # into float32's denormal range, where every load, store and conversion
+    # costs a microcode assist (~100x slower; measured: this pass took a third
+    # of the epoch). The arithmetic is done in double and float32 moments
+    # below FLT_MIN are stored as 0: their updates are below 1e-30 anyway.
+    cdef Py_ssize_t i, c, coef_stop = min(stop, n_coef)
+    cdef floating* g = chunk_grads
+    cdef const floating* other
+    cdef double gi, mi, vi, ui, w
+    cdef double sum_sq = 0
+    for c in range(1, n_chunks):
+        other = chunk_grads + c * n
+        for i in range(start, stop):
+            g[i] = g[i] + other[i]
+    for i in range(start, coef_stop):
+        sum_sq += <double> params[i] * params[i]
+        g[i] = <floating> (g[i] + l2_scale * params[i])
+    if optimizer == ADAM:
+        for i in range(start, stop):
+            gi = g[i]
+            mi = b1 * m_or_velocity[i] + (1 - b1) * gi
+            vi = b2 * v[i] + (1 - b2) * gi * gi
+            if floating is float:
+                # Multiplying by the comparison keeps the loop branch-free,
+                # so the compiler vectorises it.
+                mi = mi * (fabs(mi) >= FLT_MIN)
+                vi = vi * (vi >= FLT_MIN)
+            m_or_velocity[i] = <floating> mi
+            v[i] = <floating> vi
+            params[i] = <floating> (params[i] - lr * mi / (sqrt(vi) + eps))
+    else:
+        for i in range(start, stop):
+            gi = g[i]
+            ui = mu * m_or_velocity[i] - lr * gi
+            if floating is float:
+                ui = ui * (fabs(ui) >= FLT_MIN)
+            m_or_velocity[i] = <floating> ui
+            # Nesterov: p + mu*u - lr*g; classical: p + u. As one expression
+            # (nesterov is 0 or 1) to keep the loop branch-free.
+            params[i] = <floating> (params[i] + ui + nesterov * (mu * ui - lr * gi - ui))
+    return sum_sq
+
+
+cdef double _ordered_sum(const double* values, Py_ssize_t n) noexcept nogil:
+    cdef double total = 0
+    cdef Py_ssize_t i
+    for i in range(n):
+        total += values[i]
+    return total
+
+
+cdef double _run_epoch(
+        const floating* X, Py_ssize_t n_features, const int* labels,
+        const floating* targets, const floating* sample_weight,
+        const Py_ssize_t* order, Py_ssize_t n_samples, Py_ssize_t batch_size,
+        floating* params, floating* chunk_grads, floating* state_1, floating* state_2,
+        floating* x_chunks, floating* out_chunks, floating* delta_chunks,
+        int* label_chunks, floating* target_chunks, floating* weight_chunks,
+        double* scratch_chunks, double* sample_loss, unsigned char* sample_correct,
+        double* l2_partials, const Net* net, const Buffers* buf, double alpha,
+        int optimizer, double learning_rate, double beta_1, double beta_2,
+        double epsilon, double momentum, bint nesterov, long* t,
+        int n_threads) noexcept nogil:
+    """One epoch; returns the sum over batches of batch loss times batch size."""
+    cdef Py_ssize_t start, n_rows, n_chunks, c, c_start, c_rows, i
+    cdef Py_ssize_t chunk_rows = buf.chunk_rows
+    cdef double weight_sum, grad_scale, l2, batch_loss, step_size, total = 0
+    cdef Py_ssize_t n_blocks = (net.n_params + PARAM_BLOCK - 1) // PARAM_BLOCK
+    start = 0
+    while start < n_samples:
+        n_rows = min(batch_size, n_samples - start)
+        n_chunks = (n_rows + chunk_rows - 1) // chunk_rows
+        if sample_weight == NULL:
+            weight_sum = n_rows
+        else:
+            weight_sum = 0
+            for i in range(n_rows):
+                weight_sum += sample_weight[order[start + i]]
+        grad_scale = 1.0 / weight_sum
+        for c in prange(n_chunks, schedule="static", num_threads=n_threads,
+                        use_threads_if=n_threads > 1 and n_chunks > 1):
+            c_start = start + c * chunk_rows
+            c_rows = min(chunk_rows, start + n_rows - c_start)
+            _process_chunk(
+                X, n_features, labels, targets, sample_weight, order + c_start, c_rows,
+                params, chunk_grads + c * net.n_params,
+                x_chunks + c * buf.x_stride, out_chunks + c * buf.out_stride,
+                delta_chunks + c * buf.delta_stride, label_chunks + c * chunk_rows,
+                target_chunks + c * buf.target_stride, weight_chunks + c * chunk_rows,
+                scratch_chunks + c * buf.scratch_stride, grad_scale,
+                sample_loss + c_start, sample_correct + c_start, net)
+        t[0] += 1
+        if optimizer == ADAM:
+            step_size = (learning_rate * sqrt(1 - beta_2 ** t[0])
+                         / (1 - beta_1 ** t[0]))
+        else:
+            step_size = learning_rate
+        _reduce_and_step(params, chunk_grads, n_chunks, net, alpha * grad_scale,
+                         optimizer, step_size, beta_1, beta_2, epsilon, momentum,
+                         nesterov, state_1, state_2, l2_partials, n_threads)
+        l2 = _ordered_sum(l2_partials, n_blocks)
+        batch_loss = (_ordered_sum(sample_loss + start, n_rows) + 0.5 * alpha * l2) / weight_sum
+        total += batch_loss * n_rows
+        start += n_rows
+    return total
+
+
+def train_epoch(
+        floating[:, ::1] X, const int[::1] labels, const floating[:, ::1] targets,
+        const floating[::1] sample_weight, const Py_ssize_t[::1] order,
+        Py_ssize_t batch_size, floating[::1] params, floating[:, ::1] chunk_grads,
+        floating[::1] state_1, floating[::1] state_2,
+        floating[:, ::1] x_chunks, floating[:, ::1] out_chunks,
+        floating[:, ::1] delta_chunks, int[:, ::1] label_chunks,
+        floating[:, ::1] target_chunks, floating[:, ::1] weight_chunks,
+        double[:, ::1] scratch_chunks, double[::1] sample_loss,
+        unsigned char[::1] sample_correct, double[::1] l2_partials,
+        const Py_ssize_t[::1] layer_units, int activation, bint softmax_output,
+        double alpha, str optimizer, double learning_rate, double beta_1,
+        double beta_2, double epsilon, double momentum, bint nesterov, long t,
+        int n_threads):
+    """Run one training epoch in compiled code; see the module docstring.
+
+    The caller (``fastmlp._compiled_epoch``) owns and sizes every buffer and
+    has validated the data; this wrapper checks the shapes that the
+    pointer-level loop relies on, then releases the GIL for the whole epoch.
+
+    Returns
+    -------
+    loss_sum : float
+        Sum over batches of (batch loss x batch size), as scikit-learn accumulates.
+    t : int
+        The optimizer's step count after the epoch.
+    """
+    cdef Net net
+    cdef Buffers buf
+    cdef Py_ssize_t L = layer_units.shape[0] - 1, l, n_samples = X.shape[0]
+    cdef Py_ssize_t offset = 0, out_total = 0, delta_total = 0, max_units = 0
+    cdef double total
+    cdef long t_now = t
+    cdef int opt_code
+    if optimizer == "adam":
+        opt_code = ADAM
+    elif optimizer == "sgd":
+        opt_code = SGD
+    else:
+        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+    if L < 1 or L > MAX_LAYERS:
+        raise ValueError(f"between 1 and {MAX_LAYERS} weight layers, got {L}")
+    if layer_units[0] != X.shape[1]:
+        raise ValueError(f"X has {X.shape[1]} features, the network {layer_units[0]}")
+    net.n_layers = L
+    net.activation = activation
+    net.softmax_output = softmax_output
+    for l in range(L + 1):
+        net.units[l] = layer_units[l]
+        max_units = max(max_units, layer_units[l])
+    for l in range(L):
+        net.coef_offset[l] = offset
+        offset += layer_units[l] * layer_units[l + 1]
+    net.n_coef_params = offset
+    for l in range(L):
+        net.intercept_offset[l] = offset
+        offset += layer_units[l + 1]
+    net.n_params = offset
+    buf.chunk_rows = chunk_rows_for(batch_size)
+    for l in range(L):
+        net.out_offset[l] = out_total * buf.chunk_rows
+        out_total += layer_units[l + 1]
+    for l in range(L - 1):
+        net.delta_offset[l] = delta_total * buf.chunk_rows
+        delta_total += layer_units[l + 1]
+    n_chunks = (min(batch_size, n_samples) + buf.chunk_rows - 1) // buf.chunk_rows
+    buf.x_stride = x_chunks.shape[1]
+    buf.out_stride = out_chunks.shape[1]
+    buf.delta_stride = delta_chunks.shape[1]
+    buf.target_stride = target_chunks.shape[1]
+    buf.scratch_stride = scratch_chunks.shape[1]
+    if (params.shape[0] != net.n_params or chunk_grads.shape[1] != net.n_params
+            or state_1.shape[0] != net.n_params or state_2.shape[0] != net.n_params):
+        raise ValueError("parameter buffers do not match the layer sizes")
+    if (chunk_grads.shape[0] < n_chunks or x_chunks.shape[0] < n_chunks
+            or out_chunks.shape[0] < n_chunks or delta_chunks.shape[0] < n_chunks
+            or label_chunks.shape[0] < n_chunks or target_chunks.shape[0] < n_chunks
+            or weight_chunks.shape[0] < n_chunks or scratch_chunks.shape[0] < n_chunks
+            or buf.x_stride < buf.chunk_rows * X.shape[1]
+            or buf.out_stride < buf.chunk_rows * out_total
+            or buf.delta_stride < max(buf.chunk_rows * delta_total, 1)
+            or label_chunks.shape[1] < buf.chunk_rows
+            or weight_chunks.shape[1] < buf.chunk_rows
+            or buf.target_stride < buf.chunk_rows * layer_units[L]
+            or buf.scratch_stride < sum_rows_scratch_size(buf.chunk_rows, max_units)):
+        raise ValueError("workspace buffers are too small for this batch size")
+    if sample_loss.shape[0] < n_samples or sample_correct.shape[0] < n_samples:
+        raise ValueError("sample_loss/sample_correct are shorter than X")
+    if l2_partials.shape[0] < param_blocks_for(net.n_params):
+        raise ValueError("l2_partials is too short")
+    if order.shape[0] != n_samples:
+        raise ValueError(f"order has {order.shape[0]} entries, X has {n_samples} rows")
+    if n_samples == 0:
+        return 0.0, t
+    order_arr = np.asarray(order)
+    if order_arr.min() < 0 or order_arr.max() >= n_samples:
+        raise ValueError("order holds indices outside X")
+    if softmax_output:
+        if labels is None or labels.shape[0] != n_samples:
+            raise ValueError("softmax output needs one label per row of X")
+        labels_arr = np.asarray(labels)
+        if labels_arr.min() < 0 or labels_arr.max() >= layer_units[L]:
+            raise ValueError("labels outside [0, n_outputs)")
+    elif (targets is None or targets.shape[0] != n_samples
+          or targets.shape[1] != layer_units[L]):
+        raise ValueError("logistic output needs a (n_samples, n_outputs) target array")
+    if sample_weight is not None and sample_weight.shape[0] != n_samples:
+        raise ValueError("sample_weight must have one entry per row of X")
+    with nogil:
+        total = _run_epoch(
+            &X[0, 0], X.shape[1], &labels[0] if softmax_output else NULL,
+            NULL if softmax_output else &targets[0, 0],
+            NULL if sample_weight is None else &sample_weight[0], &order[0], n_samples,
+            batch_size, &params[0], &chunk_grads[0, 0], &state_1[0], &state_2[0],
+            &x_chunks[0, 0], &out_chunks[0, 0], &delta_chunks[0, 0],
+            &label_chunks[0, 0], &target_chunks[0, 0], &weight_chunks[0, 0],
+            &scratch_chunks[0, 0], &sample_loss[0], &sample_correct[0],
+            &l2_partials[0], &net, &buf, alpha, opt_code, learning_rate, beta_1,
+            beta_2, epsilon, momentum, nesterov, &t_now, max(n_threads, 1))
+    return total, t_now

@@ -19,7 +19,7 @@ fastmlp/_compiled_epoch.py); nothing is allocated per step.
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.float cimport FLT_MIN
-from libc.math cimport fabs, sqrt
+from libc.math cimport fabsf, sqrt, sqrtf
 from libc.string cimport memcpy
 
 import numpy as np
@@ -157,25 +157,28 @@ cdef void _reduce_and_step(
                       use_threads_if=n_threads > 1 and n_blocks > 8):
         l2_partials[blk] = _step_block(
             params, chunk_grads, n_chunks, n, n_coef, blk * PARAM_BLOCK,
-            min((blk + 1) * PARAM_BLOCK, n), l2_scale, optimizer, step_size, beta_1,
-            beta_2, epsilon, momentum, nesterov, state_1, state_2)
+            min((blk + 1) * PARAM_BLOCK, n), <floating> l2_scale, optimizer,
+            <floating> step_size, <floating> beta_1, <floating> beta_2,
+            <floating> epsilon, <floating> momentum, nesterov, state_1, state_2)
 
 
 cdef double _step_block(
         floating* params, floating* chunk_grads, Py_ssize_t n_chunks, Py_ssize_t n,
-        Py_ssize_t n_coef, Py_ssize_t start, Py_ssize_t stop, double l2_scale,
-        int optimizer, double lr, double b1, double b2, double eps,
-        double mu, bint nesterov, floating* m_or_velocity,
+        Py_ssize_t n_coef, Py_ssize_t start, Py_ssize_t stop, floating l2_scale,
+        int optimizer, floating lr, floating b1, floating b2, floating eps,
+        floating mu, bint nesterov, floating* m_or_velocity,
         floating* v) noexcept nogil:
-    # Adam's moments of weights whose gradient stays 0 decay geometrically
-    # into float32's denormal range, where every load, store and conversion
+    # The update is computed in the weights' precision, as the NumPy twin and
+    # scikit-learn do. Adam's moments of weights whose gradient stays 0 decay
+    # geometrically into float32's denormal range, where every operation
     # costs a microcode assist (~100x slower; measured: this pass took a third
-    # of the epoch). The arithmetic is done in double and float32 moments
-    # below FLT_MIN are stored as 0: their updates are below 1e-30 anyway.
+    # of the epoch): float32 moments below FLT_MIN are stored as 0, their
+    # updates being below 1e-30 anyway. Multiplying by the comparison keeps
+    # the loops branch-free, so the compiler vectorises them.
     cdef Py_ssize_t i, c, coef_stop = min(stop, n_coef)
     cdef floating* g = chunk_grads
     cdef const floating* other
-    cdef double gi, mi, vi, ui, w
+    cdef floating gi, mi, vi, ui
     cdef double sum_sq = 0
     for c in range(1, n_chunks):
         other = chunk_grads + c * n
@@ -183,30 +186,31 @@ cdef double _step_block(
             g[i] = g[i] + other[i]
     for i in range(start, coef_stop):
         sum_sq += <double> params[i] * params[i]
-        g[i] = <floating> (g[i] + l2_scale * params[i])
+        g[i] = g[i] + l2_scale * params[i]
     if optimizer == ADAM:
         for i in range(start, stop):
             gi = g[i]
             mi = b1 * m_or_velocity[i] + (1 - b1) * gi
             vi = b2 * v[i] + (1 - b2) * gi * gi
             if floating is float:
-                # Multiplying by the comparison keeps the loop branch-free,
-                # so the compiler vectorises it.
-                mi = mi * (fabs(mi) >= FLT_MIN)
+                mi = mi * (fabsf(mi) >= FLT_MIN)
                 vi = vi * (vi >= FLT_MIN)
-            m_or_velocity[i] = <floating> mi
-            v[i] = <floating> vi
-            params[i] = <floating> (params[i] - lr * mi / (sqrt(vi) + eps))
+            m_or_velocity[i] = mi
+            v[i] = vi
+            if floating is float:
+                params[i] = params[i] - lr * mi / (sqrtf(vi) + eps)
+            else:
+                params[i] = params[i] - lr * mi / (sqrt(vi) + eps)
     else:
         for i in range(start, stop):
             gi = g[i]
             ui = mu * m_or_velocity[i] - lr * gi
             if floating is float:
-                ui = ui * (fabs(ui) >= FLT_MIN)
-            m_or_velocity[i] = <floating> ui
+                ui = ui * (fabsf(ui) >= FLT_MIN)
+            m_or_velocity[i] = ui
             # Nesterov: p + mu*u - lr*g; classical: p + u. As one expression
             # (nesterov is 0 or 1) to keep the loop branch-free.
-            params[i] = <floating> (params[i] + ui + nesterov * (mu * ui - lr * gi - ui))
+            params[i] = params[i] + ui + nesterov * (mu * ui - lr * gi - ui)
     return sum_sq
 
 

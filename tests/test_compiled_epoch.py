@@ -1,0 +1,93 @@
+"""The compiled epoch (fastmlp_ext.training) against the Python epoch built
+from the per-layer kernels (the readable reference), and its determinism."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from fastmlp import _compiled_ops, _numpy_ops
+from fastmlp._epoch import CompiledEpoch, python_epoch
+from fastmlp._network import LOGISTIC, SOFTMAX, Network
+from fastmlp._optimizers import SGD, Adam
+
+
+def make_problem(out_activation, n=700, n_features=20, n_outputs=5, seed=0,
+                 dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, n_features)).astype(dtype)
+    if out_activation == SOFTMAX:
+        target = rng.integers(0, n_outputs, n).astype(np.int32)
+    else:
+        target = rng.integers(0, 2, (n, n_outputs)).astype(dtype)
+    return X, target, rng.uniform(0.5, 2.0, n).astype(dtype)
+
+
+def make_optimizer(kind, n_params, dtype):
+    if kind == "adam":
+        return Adam(n_params, dtype, 1e-2)
+    return SGD(n_params, dtype, 0.05, momentum=0.9, nesterov=kind == "nesterov")
+
+
+@pytest.mark.parametrize("out_activation", [SOFTMAX, LOGISTIC])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity"])
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "nesterov"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_compiled_epoch_equals_python_epoch(out_activation, activation, optimizer,
+                                            weighted):
+    X, target, sample_weight = make_problem(out_activation)
+    sample_weight = sample_weight if weighted else None
+    order = np.random.default_rng(1).permutation(len(X))
+    results = []
+    for runner in ("python", "compiled"):
+        net = Network([20, 16, 8, 5], activation, out_activation, np.float64,
+                      ops=_numpy_ops if runner == "python" else _compiled_ops)
+        net.initialize(np.random.RandomState(0))
+        opt = make_optimizer(optimizer, net.params.size, np.float64)
+        for _ in range(3):
+            if runner == "python":
+                loss_sum, correct = python_epoch(net, opt, X, target, sample_weight, order,
+                                                 96, 0.01, 1)
+            else:
+                loss_sum, correct = CompiledEpoch(net, 96, len(X))(
+                    opt, X, target, sample_weight, order, 0.01, 2)
+        results.append((net.params.copy(), loss_sum, correct))
+    (p_py, loss_py, correct_py), (p_c, loss_c, correct_c) = results
+    assert_allclose(p_c, p_py, rtol=1e-9, atol=1e-12)
+    assert loss_c == pytest.approx(loss_py, rel=1e-10)
+    assert correct_c == correct_py
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("batch_size", [32, 200, 256, 1000])
+def test_compiled_epoch_is_bit_identical_at_any_thread_count(dtype, batch_size):
+    X, target, _ = make_problem(SOFTMAX, n=2100, n_features=50, n_outputs=10,
+                                dtype=dtype)
+    order = np.random.default_rng(2).permutation(len(X))
+    params = []
+    for n_threads in (1, 2, 3):
+        net = Network([50, 64, 32, 10], "relu", SOFTMAX, dtype)
+        net.initialize(np.random.RandomState(0))
+        opt = Adam(net.params.size, dtype, 1e-3)
+        epoch = CompiledEpoch(net, batch_size, len(X))
+        for _ in range(2):
+            epoch(opt, X, target, None, order, 1e-3, n_threads)
+        params.append(net.params.copy())
+    assert_array_equal(params[0], params[1])
+    assert_array_equal(params[0], params[2])
+
+
+def test_compiled_epoch_rejects_inconsistent_inputs():
+    X, target, _ = make_problem(SOFTMAX, n=50)
+    net = Network([20, 8, 5], "relu", SOFTMAX, np.float64)
+    opt = Adam(net.params.size, np.float64)
+    epoch = CompiledEpoch(net, 16, len(X))
+    with pytest.raises(ValueError, match="order"):
+        epoch(opt, X, target, None, np.arange(49), 0.0, 1)
+    with pytest.raises(ValueError, match="order holds indices"):
+        epoch(opt, X, target, None, np.arange(50) + 1, 0.0, 1)
+    bad_labels = target.copy()
+    bad_labels[3] = 9
+    with pytest.raises(ValueError, match="labels"):
+        epoch(opt, X, bad_labels, None, np.arange(50), 0.0, 1)
+    with pytest.raises(ValueError, match="features"):
+        epoch(opt, X[:, :10].copy(), target, None, np.arange(50), 0.0, 1)

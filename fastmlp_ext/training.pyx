@@ -279,7 +279,7 @@ cdef double _run_epoch(
 
 
 def train_epoch(
-        floating[:, ::1] X, const int[::1] labels, const floating[:, ::1] targets,
+        const floating[:, ::1] X, const int[::1] labels, const floating[:, ::1] targets,
         const floating[::1] sample_weight, const Py_ssize_t[::1] order,
         Py_ssize_t batch_size, floating[::1] params, floating[:, ::1] chunk_grads,
         floating[::1] state_1, floating[::1] state_2,

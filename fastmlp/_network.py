@@ -15,6 +15,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from fastmlp import _compiled_ops
+from fastmlp_ext.activations import activation_code
+from fastmlp_ext.training import forward_logits
 
 SOFTMAX = "softmax"
 LOGISTIC = "logistic"
@@ -217,6 +219,10 @@ def predict_logits(coefs, intercepts, activation, X, ops=_compiled_ops, n_thread
     number of samples. ``X`` must be C-contiguous (or CSR) and of the
     coefficients' dtype.
     """
+    if ops is _compiled_ops and not sp.issparse(X):
+        # The whole forward pass in one compiled call (microseconds for a row).
+        return forward_logits(X, list(coefs), list(intercepts), activation_code(activation),
+                              block_rows)
     n = X.shape[0]
     dtype = coefs[0].dtype
     out = np.empty((n, coefs[-1].shape[1]), dtype=dtype)

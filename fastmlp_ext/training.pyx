@@ -24,6 +24,10 @@ from libc.string cimport memcpy
 
 import numpy as np
 
+cimport numpy as cnp
+
+cnp.import_array()
+
 from ._blas cimport gemm
 from .activations cimport IDENTITY, bias_activation_forward_ptr
 from .dense cimport dense_backward_ptr, sum_rows_scratch_size
@@ -398,3 +402,97 @@ def train_epoch(
             &l2_partials[0], &net, &buf, alpha, opt_code, learning_rate, beta_1,
             beta_2, epsilon, momentum, nesterov, &t_now, max(n_threads, 1))
     return total, t_now
+
+
+# ----------------------------------------------------------------- predict
+cdef void _forward_blocks(
+        const floating* X, Py_ssize_t n_rows, const Net* net,
+        const floating** coefs, const floating** intercepts, floating* out,
+        floating* work_a, floating* work_b, Py_ssize_t block_rows) noexcept nogil:
+    """Logits of X, block by block of rows, through two ping-pong buffers."""
+    cdef Py_ssize_t start, rows, l, L = net.n_layers
+    cdef const floating* layer_in
+    cdef floating* layer_out
+    start = 0
+    while start < n_rows:
+        rows = min(block_rows, n_rows - start)
+        layer_in = X + start * net.units[0]
+        for l in range(L):
+            if l == L - 1:
+                layer_out = out + start * net.units[L]
+            else:
+                layer_out = work_a if l % 2 == 0 else work_b
+            gemm(False, False, <int> rows, <int> net.units[l + 1], <int> net.units[l],
+                 <floating> 1, layer_in, <int> net.units[l], coefs[l],
+                 <int> net.units[l + 1], <floating> 0, layer_out, <int> net.units[l + 1])
+            bias_activation_forward_ptr(layer_out, intercepts[l], rows, net.units[l + 1],
+                                        IDENTITY if l == L - 1 else net.activation, 1)
+            layer_in = layer_out
+        start += rows
+
+
+def forward_logits(cnp.ndarray X, list coefs, list intercepts, int activation,
+                   Py_ssize_t block_rows=4096):
+    """Logits of ``X`` through the layers, in one compiled call.
+
+    ``X``, every weight matrix and bias vector: C-contiguous, one dtype
+    (float32 or float64), chained shapes. Rows go in blocks of
+    ``block_rows``, so the work buffers stay small whatever len(X); the GEMMs
+    use BLAS's own threads on large blocks. One call, no fused-type dispatch:
+    a one-row prediction costs microseconds.
+    """
+    cdef Net net
+    cdef Py_ssize_t L = len(coefs), l, n_rows, max_hidden = 1
+    cdef const void* coef_ptrs[MAX_LAYERS]
+    cdef const void* intercept_ptrs[MAX_LAYERS]
+    cdef cnp.ndarray coef, intercept
+    if L < 1 or L > MAX_LAYERS or len(intercepts) != L:
+        raise ValueError("coefs and intercepts must be lists of the same length >= 1")
+    dtype = X.dtype
+    if dtype != np.float32 and dtype != np.float64:
+        raise ValueError(f"X must be float32 or float64, got {dtype}")
+    if X.ndim != 2 or not X.flags.c_contiguous:
+        raise ValueError("X must be a C-contiguous 2-D array")
+    n_rows = X.shape[0]
+    net.n_layers = L
+    net.activation = activation
+    net.units[0] = X.shape[1]
+    for l in range(L):
+        coef = coefs[l]
+        intercept = intercepts[l]
+        if (coef.dtype != dtype or intercept.dtype != dtype or coef.ndim != 2
+                or intercept.ndim != 1 or not coef.flags.c_contiguous
+                or not intercept.flags.c_contiguous):
+            raise ValueError(f"layer {l}: weights must be C-contiguous {dtype} arrays")
+        if coef.shape[0] != net.units[l] or intercept.shape[0] != coef.shape[1]:
+            raise ValueError(f"layer {l}: shapes do not chain")
+        net.units[l + 1] = coef.shape[1]
+        coef_ptrs[l] = cnp.PyArray_DATA(coef)
+        intercept_ptrs[l] = cnp.PyArray_DATA(intercept)
+        if l < L - 1:
+            max_hidden = max(max_hidden, coef.shape[1])
+    cdef cnp.ndarray out = np.empty((n_rows, net.units[L]), dtype=dtype)
+    if n_rows == 0:
+        return out
+    if net.units[0] == 0:
+        raise ValueError("X has no columns")
+    block_rows = max(1, min(block_rows, n_rows))
+    cdef cnp.ndarray work_a = np.empty(block_rows * max_hidden, dtype=dtype)
+    cdef cnp.ndarray work_b = np.empty(block_rows * max_hidden, dtype=dtype)
+    cdef void* x_ptr = cnp.PyArray_DATA(X)
+    cdef void* out_ptr = cnp.PyArray_DATA(out)
+    cdef void* a_ptr = cnp.PyArray_DATA(work_a)
+    cdef void* b_ptr = cnp.PyArray_DATA(work_b)
+    if dtype == np.float32:
+        with nogil:
+            _forward_blocks[float](
+                <const float*> x_ptr, n_rows, &net, <const float**> coef_ptrs,
+                <const float**> intercept_ptrs, <float*> out_ptr, <float*> a_ptr,
+                <float*> b_ptr, block_rows)
+    else:
+        with nogil:
+            _forward_blocks[double](
+                <const double*> x_ptr, n_rows, &net, <const double**> coef_ptrs,
+                <const double**> intercept_ptrs, <double*> out_ptr, <double*> a_ptr,
+                <double*> b_ptr, block_rows)
+    return out

@@ -7,7 +7,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from fastmlp import _compiled_ops, _numpy_ops
 from fastmlp._epoch import CompiledEpoch, python_epoch
-from fastmlp._network import LOGISTIC, SOFTMAX, Network
+from fastmlp._network import LOGISTIC, SOFTMAX, Network, predict_logits
 from fastmlp._optimizers import SGD, Adam
 
 
@@ -91,3 +91,32 @@ def test_compiled_epoch_rejects_inconsistent_inputs():
         epoch(opt, X, bad_labels, None, np.arange(50), 0.0, 1)
     with pytest.raises(ValueError, match="features"):
         epoch(opt, X[:, :10].copy(), target, None, np.arange(50), 0.0, 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity"])
+@pytest.mark.parametrize("n_rows, block_rows", [(1, 4096), (1000, 64), (257, 256)])
+def test_compiled_forward_equals_numpy_forward(dtype, activation, n_rows, block_rows):
+    rng = np.random.default_rng(0)
+    net = Network([30, 16, 8, 4], activation, SOFTMAX, dtype)
+    net.initialize(np.random.RandomState(0))
+    X = rng.standard_normal((n_rows, 30)).astype(dtype)
+    compiled = predict_logits(net.coefs, net.intercepts, activation, X,
+                              block_rows=block_rows)
+    reference = predict_logits(net.coefs, net.intercepts, activation, X, ops=_numpy_ops)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert_allclose(compiled, reference, rtol=tol, atol=tol)
+
+
+def test_compiled_forward_rejects_bad_layers():
+    from fastmlp_ext.training import forward_logits
+
+    X = np.ones((3, 4))
+    with pytest.raises(ValueError, match="chain"):
+        forward_logits(X, [np.ones((5, 2))], [np.ones(2)], 1)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        forward_logits(X, [np.ones((2, 4)).T], [np.ones(2)], 1)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        forward_logits(X, [np.ones((4, 2), np.float32)], [np.ones(2)], 1)
+    with pytest.raises(ValueError, match="same length"):
+        forward_logits(X, [np.ones((4, 2))], [], 1)

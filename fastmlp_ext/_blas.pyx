@@ -6,7 +6,7 @@ computed as the column-major product C^T = op(B)^T op(A)^T: the operands are
 swapped and the transpose flags pass through unchanged.
 """
 
-from scipy.linalg.cython_blas cimport dgemm, sgemm
+from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
 
 
 cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k,
@@ -20,7 +20,24 @@ cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k,
     """
     cdef char ta = b'T' if trans_a else b'N'
     cdef char tb = b'T' if trans_b else b'N'
+    cdef char tv
+    cdef int one = 1, inc_a, rows_b, cols_b
     if m == 0 or n == 0:
+        return
+    if m == 1:
+        # One row (e.g. predicting one sample): GEMV. GEMM would pack the
+        # whole weight matrix first, which costs more than the product.
+        # y (n) = op(B)^T a: B read column-major is B^T (n x k, ld ldb).
+        inc_a = lda if trans_a else 1
+        tv = b'T' if trans_b else b'N'
+        rows_b = k if trans_b else n
+        cols_b = n if trans_b else k
+        if floating is float:
+            sgemv(&tv, &rows_b, &cols_b, &alpha, <float*> b, &ldb, <float*> a, &inc_a,
+                  &beta, c, &one)
+        else:
+            dgemv(&tv, &rows_b, &cols_b, &alpha, <double*> b, &ldb, <double*> a, &inc_a,
+                  &beta, c, &one)
         return
     if floating is float:
         sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*> b, &ldb,

@@ -23,8 +23,9 @@ def close(actual, expected, dtype, scale=1.0):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("trans_a", [False, True])
 @pytest.mark.parametrize("trans_b", [False, True])
-def test_gemm_rowmajor_matches_matmul(dtype, trans_a, trans_b, rng):
-    m, n, k = 7, 5, 3
+@pytest.mark.parametrize("m", [1, 7])  # m == 1 takes the GEMV path
+def test_gemm_rowmajor_matches_matmul(dtype, trans_a, trans_b, m, rng):
+    n, k = 5, 3
     a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
     b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
     c = rng.standard_normal((m, n)).astype(dtype)

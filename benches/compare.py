@@ -1,13 +1,21 @@
-"""fastmlp against its peers, side by side in ONE process: seconds per
-training epoch of the tutorial network on 48,000 MNIST images.
+"""fastmlp against its peers, side by side in ONE process.
 
-    python benches/compare.py [--rounds 5] [--torch]
+    python benches/compare.py [--rounds 3] [--epochs 4] [--batch-size 256] [--torch]
 
-Prints the median of ``--rounds`` epochs per system (after one warm-up
-epoch) and each system's time relative to fastmlp float32. PyTorch is
-included when installed (``pip install torch==2.13.0``).
-OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE, when set, can slow numpy's BLAS: the
-table's header says which are set.
+For the tutorial network (784-128-64-10 ReLU, Adam 1e-3) on 48,000 MNIST
+images (random data of that shape without $FASTMLP_DATA), it prints:
+
+* seconds per training epoch, steady state: (fit of 1+E epochs - fit of 1
+  epoch) / E, median of ``--rounds``, so data validation and set-up are not
+  counted for any system; fastmlp, scikit-learn (float32, float64), a PyTorch
+  eager loop (when installed: ``pip install torch==2.13.0``) and a plain
+  NumPy implementation, with each one's time relative to fastmlp float32;
+* fastmlp's achieved GFLOP/s against the single-thread sgemm rate measured
+  here on the batch's largest product;
+* prediction throughput on the 10,000 test images and one-image latency.
+
+OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE, when set, slow numpy's BLAS: the header
+says which are set. Benchmarks, not tests: numbers vary with the machine's load.
 """
 
 import argparse
@@ -20,32 +28,43 @@ import warnings
 
 import numpy as np
 from sklearn.neural_network import MLPClassifier as SklearnMLP
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, os.path.dirname(__file__))
 
 from _data import blas_environment_note, tutorial_training_set  # noqa: E402
+from _numpy_mlp import NumpyMLP  # noqa: E402
 
 import fastmlp  # noqa: E402
 from fastmlp._threads import effective_n_threads  # noqa: E402
 
-TUTORIAL = dict(hidden_layer_sizes=(128, 64), activation="relu", solver="adam",
-                alpha=0.0, batch_size=256, learning_rate_init=1e-3, random_state=0)
+HIDDEN = (128, 64)
 
 
-def time_partial_fit_epochs(model, X, y, rounds):
-    classes = np.unique(y)
+def flops_per_epoch(n_samples, units=(784, 128, 64, 10)):
+    """Forward, weight gradients, and input gradients of every layer but the first."""
+    pairs = list(zip(units[:-1], units[1:]))
+    per_sample = 2 * sum(a * b for a, b in pairs) * 2 + 2 * sum(a * b for a, b in pairs[1:])
+    return per_sample * n_samples
+
+
+def steady_epoch_seconds(make, X, y, epochs, rounds):
+    """(fit(1 + epochs) - fit(1)) / epochs, median over rounds."""
+    results = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model.partial_fit(X, y, classes=classes)  # warm-up epoch
-        times = []
         for _ in range(rounds):
-            start = time.perf_counter()
-            model.partial_fit(X, y)
-            times.append(time.perf_counter() - start)
-    return times
+            times = []
+            for n_epochs in (1, 1 + epochs):
+                model = make(n_epochs)
+                start = time.perf_counter()
+                model.fit(X, y)
+                times.append(time.perf_counter() - start)
+            results.append((times[1] - times[0]) / epochs)
+    return statistics.median(results)
 
 
-def time_torch_epochs(X, y, rounds):
+def torch_epoch_seconds(X, y, epochs, rounds, batch_size):
     import torch
 
     torch.manual_seed(0)
@@ -57,54 +76,134 @@ def time_torch_epochs(X, y, rounds):
     loss_fn = torch.nn.CrossEntropyLoss()
     X_t, y_t = torch.from_numpy(X), torch.from_numpy(y.astype(np.int64))
     times = []
-    for epoch in range(rounds + 1):
+    for epoch in range(1 + epochs * rounds):
         start = time.perf_counter()
         order = torch.randperm(len(X_t))
-        for i in range(0, len(X_t), 256):
-            idx = order[i : i + 256]
+        for i in range(0, len(X_t), batch_size):
+            idx = order[i : i + batch_size]
             optimizer.zero_grad()
             loss = loss_fn(model(X_t[idx]), y_t[idx])
             loss.backward()
             optimizer.step()
         if epoch:  # the first epoch is the warm-up
             times.append(time.perf_counter() - start)
-    return times, torch.__version__, torch.get_num_threads()
+    return statistics.median(times), model
+
+
+def predict_figures(predict, X_test):
+    """(predictions per second on X_test, seconds for one image)."""
+    predict(X_test[:10])
+    bulk = min(_timed(lambda: predict(X_test)) for _ in range(5))
+    one = X_test[:1].copy()
+    single = min(_timed(lambda: [predict(one) for _ in range(200)]) for _ in range(5)) / 200
+    return len(X_test) / bulk, single
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def sgemm_rate(batch_size):
+    """GFLOP/s of numpy's sgemm on (batch x 784) @ (784 x 128), one thread and default."""
+    rng = np.random.default_rng(0)
+    a = rng.random((batch_size, 784), dtype=np.float32)
+    b = rng.random((784, 128), dtype=np.float32)
+    out = np.empty((batch_size, 128), dtype=np.float32)
+    flops = 2 * batch_size * 784 * 128
+
+    def rate():
+        np.matmul(a, b, out=out)
+        best = min(_timed(lambda: [np.matmul(a, b, out=out) for _ in range(50)])
+                   for _ in range(5))
+        return flops * 50 / best / 1e9
+
+    with threadpool_limits(1, user_api="blas"):
+        single = rate()
+    return single, rate()
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--torch", action="store_true", help="require PyTorch")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=4, help="timed epochs per fit")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--torch", action="store_true", help="fail if PyTorch is missing")
     args = parser.parse_args()
 
-    X, y, description = tutorial_training_set()
     import sklearn
 
-    print(f"data: {description}, X {X.shape} float32")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
+    X, y, description = tutorial_training_set()
+    rng = np.random.default_rng(1)
+    X_test = X[rng.choice(len(X), 10000, replace=False)]
+    print(f"data: {description}; X {X.shape} float32; batch {args.batch_size}")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs; "
           f"{blas_environment_note()}")
-    print(f"fastmlp {fastmlp.__version__} ({effective_n_threads()} OpenMP threads), "
+    print(f"fastmlp {fastmlp.__version__} ({effective_n_threads()} threads), "
           f"scikit-learn {sklearn.__version__}, numpy {np.__version__}")
-    rows = []
+
+    common = dict(hidden_layer_sizes=HIDDEN, batch_size=args.batch_size, alpha=0.0,
+                  learning_rate_init=1e-3, random_state=0, tol=0.0,
+                  n_iter_no_change=10**6)
+    rows, models = [], {}
     for dtype in (np.float32, np.float64):
         Xd = X.astype(dtype)
-        rows.append((f"fastmlp {np.dtype(dtype).name}", time_partial_fit_epochs(
-            fastmlp.MLPClassifier(dtype=dtype, **TUTORIAL), Xd, y, args.rounds)))
-        rows.append((f"scikit-learn {np.dtype(dtype).name}", time_partial_fit_epochs(
-            SklearnMLP(**TUTORIAL), Xd, y, args.rounds)))
+        name = f"fastmlp {np.dtype(dtype).name}"
+        rows.append((name, steady_epoch_seconds(
+            lambda e: fastmlp.MLPClassifier(max_iter=e, dtype=dtype, **common),
+            Xd, y, args.epochs, args.rounds)))
+        name = f"scikit-learn {np.dtype(dtype).name}"
+        rows.append((name, steady_epoch_seconds(
+            lambda e: SklearnMLP(max_iter=e, **common), Xd, y, args.epochs, args.rounds)))
+    rows.append(("NumPy reference loop float32", steady_epoch_seconds(
+        lambda e: NumpyMLP(HIDDEN, epochs=e, batch_size=args.batch_size), X, y,
+        args.epochs, args.rounds)))
     try:
-        times, version, threads = time_torch_epochs(X, y, args.rounds)
-        rows.append((f"PyTorch {version} eager ({threads} threads)", times))
+        seconds, torch_model = torch_epoch_seconds(X, y, args.epochs, args.rounds,
+                                                   args.batch_size)
+        import torch
+
+        rows.append((f"PyTorch {torch.__version__} eager ({torch.get_num_threads()} thr)",
+                     seconds))
     except ImportError:
         if args.torch:
             raise
+        torch_model = None
         print("PyTorch not installed: skipped (pip install torch==2.13.0)")
 
-    reference = statistics.median(rows[0][1])
-    print(f"\n{'system':<36} {'s/epoch (median)':>17} {'min':>7} {'vs fastmlp f32':>15}")
-    for name, times in rows:
-        median = statistics.median(times)
-        print(f"{name:<36} {median:>17.3f} {min(times):>7.3f} {median / reference:>14.2f}x")
+    reference = rows[0][1]
+    print(f"\ntraining, seconds per epoch (steady state, median of {args.rounds})")
+    print(f"{'system':<40} {'s/epoch':>8} {'vs fastmlp f32':>15}")
+    for name, seconds in rows:
+        print(f"{name:<40} {seconds:>8.3f} {seconds / reference:>14.2f}x")
+    single, default = sgemm_rate(args.batch_size)
+    gflop = flops_per_epoch(len(X)) / 1e9
+    print(f"\nfastmlp float32: {gflop:.1f} GFLOP per epoch -> {gflop / reference:.0f} GFLOP/s; "
+          f"sgemm ({args.batch_size}x784 @ 784x128) measured now: {single:.0f} GFLOP/s "
+          f"on 1 thread, {default:.0f} GFLOP/s with BLAS's default threads")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        small = X[:5000], y[:5000]
+        models["fastmlp float32"] = fastmlp.MLPClassifier(max_iter=1, **common).fit(*small)
+        models["scikit-learn float32"] = SklearnMLP(max_iter=1, **common).fit(*small)
+    predictors = {name: model.predict for name, model in models.items()}
+    numpy_model = NumpyMLP(HIDDEN, epochs=1, batch_size=args.batch_size).fit(*small)
+    predictors["NumPy reference float32"] = numpy_model.predict
+    if torch_model is not None:
+        import torch
+
+        def torch_predict(batch):
+            with torch.inference_mode():
+                return torch_model(torch.from_numpy(batch)).argmax(1).numpy()
+
+        predictors["PyTorch eager"] = torch_predict
+    print("\nprediction (10,000 images; one image through predict)")
+    print(f"{'system':<40} {'images/s':>10} {'one image':>10}")
+    for name, predict in predictors.items():
+        throughput, single_seconds = predict_figures(predict, X_test)
+        print(f"{name:<40} {throughput / 1e3:>9.0f}k {single_seconds * 1e6:>8.1f}us")
 
 
 if __name__ == "__main__":

@@ -42,18 +42,50 @@ def _epoch_benchmark(benchmark, make, X, y, description):
     benchmark.pedantic(one_epoch, setup=setup, rounds=5, iterations=1)
 
 
+BATCH_SIZES = [32, 256, 1024]
+
+
 @pytest.mark.benchmark(group="epoch-mnist-784-128-64-10")
+@pytest.mark.parametrize("batch_size", BATCH_SIZES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_epoch_fastmlp(benchmark, mnist, dtype):
+def test_epoch_fastmlp(benchmark, mnist, dtype, batch_size):
     X, y, description = mnist
     X = X.astype(dtype)
-    _epoch_benchmark(benchmark, lambda: MLPClassifier(dtype=dtype, **TUTORIAL), X, y,
+    params = {**TUTORIAL, "batch_size": batch_size}
+    _epoch_benchmark(benchmark, lambda: MLPClassifier(dtype=dtype, **params), X, y,
                      description)
 
 
 @pytest.mark.benchmark(group="epoch-mnist-784-128-64-10")
+@pytest.mark.parametrize("batch_size", BATCH_SIZES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_epoch_sklearn(benchmark, mnist, dtype):
+def test_epoch_sklearn(benchmark, mnist, dtype, batch_size):
     X, y, description = mnist
     X = X.astype(dtype)
-    _epoch_benchmark(benchmark, lambda: SklearnMLP(**TUTORIAL), X, y, description)
+    params = {**TUTORIAL, "batch_size": batch_size}
+    _epoch_benchmark(benchmark, lambda: SklearnMLP(**params), X, y, description)
+
+
+@pytest.fixture(scope="module")
+def fitted(mnist):
+    X, y, _ = mnist
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {
+            "fastmlp": MLPClassifier(max_iter=1, **TUTORIAL).fit(X[:5000], y[:5000]),
+            "sklearn": SklearnMLP(max_iter=1, **TUTORIAL).fit(X[:5000], y[:5000]),
+        }
+
+
+@pytest.mark.benchmark(group="predict-10000-images")
+@pytest.mark.parametrize("system", ["fastmlp", "sklearn"])
+def test_predict_throughput(benchmark, mnist, fitted, system):
+    X = mnist[0][:10000]
+    benchmark(fitted[system].predict, X)
+
+
+@pytest.mark.benchmark(group="predict-one-image")
+@pytest.mark.parametrize("system", ["fastmlp", "sklearn"])
+def test_predict_latency(benchmark, mnist, fitted, system):
+    one = mnist[0][:1].copy()
+    benchmark(fitted[system].predict, one)

@@ -18,8 +18,7 @@ fastmlp/_compiled_epoch.py); nothing is allocated per step.
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.float cimport FLT_MIN
-from libc.math cimport fabsf, sqrt, sqrtf
+from libc.math cimport sqrt
 from libc.string cimport memcpy
 
 import numpy as np
@@ -32,6 +31,7 @@ from ._blas cimport gemm
 from .activations cimport IDENTITY, bias_activation_forward_ptr
 from .dense cimport dense_backward_ptr, sum_rows_scratch_size
 from .loss cimport sigmoid_binary_cross_entropy_ptr, softmax_cross_entropy_ptr
+from .optimizers cimport adam_step_ptr, sgd_step_ptr
 
 cdef enum:
     # Parameter block of the fused reduce + optimizer pass; also the block of
@@ -172,17 +172,10 @@ cdef double _step_block(
         int optimizer, floating lr, floating b1, floating b2, floating eps,
         floating mu, bint nesterov, floating* m_or_velocity,
         floating* v) noexcept nogil:
-    # The update is computed in the weights' precision, as the NumPy twin and
-    # scikit-learn do. Adam's moments of weights whose gradient stays 0 decay
-    # geometrically into float32's denormal range, where every operation
-    # costs a microcode assist (~100x slower; measured: this pass took a third
-    # of the epoch): float32 moments below FLT_MIN are stored as 0, their
-    # updates being below 1e-30 anyway. Multiplying by the comparison keeps
-    # the loops branch-free, so the compiler vectorises them.
+    # The update itself is the optimizers kernel, on this block, on this thread.
     cdef Py_ssize_t i, c, coef_stop = min(stop, n_coef)
     cdef floating* g = chunk_grads
     cdef const floating* other
-    cdef floating gi, mi, vi, ui
     cdef double sum_sq = 0
     for c in range(1, n_chunks):
         other = chunk_grads + c * n
@@ -192,29 +185,11 @@ cdef double _step_block(
         sum_sq += <double> params[i] * params[i]
         g[i] = g[i] + l2_scale * params[i]
     if optimizer == ADAM:
-        for i in range(start, stop):
-            gi = g[i]
-            mi = b1 * m_or_velocity[i] + (1 - b1) * gi
-            vi = b2 * v[i] + (1 - b2) * gi * gi
-            if floating is float:
-                mi = mi * (fabsf(mi) >= FLT_MIN)
-                vi = vi * (vi >= FLT_MIN)
-            m_or_velocity[i] = mi
-            v[i] = vi
-            if floating is float:
-                params[i] = params[i] - lr * mi / (sqrtf(vi) + eps)
-            else:
-                params[i] = params[i] - lr * mi / (sqrt(vi) + eps)
+        adam_step_ptr(params + start, g + start, m_or_velocity + start, v + start,
+                      stop - start, lr, b1, b2, eps, 1)
     else:
-        for i in range(start, stop):
-            gi = g[i]
-            ui = mu * m_or_velocity[i] - lr * gi
-            if floating is float:
-                ui = ui * (fabsf(ui) >= FLT_MIN)
-            m_or_velocity[i] = ui
-            # Nesterov: p + mu*u - lr*g; classical: p + u. As one expression
-            # (nesterov is 0 or 1) to keep the loop branch-free.
-            params[i] = params[i] + ui + nesterov * (mu * ui - lr * gi - ui)
+        sgd_step_ptr(params + start, g + start, m_or_velocity + start, stop - start,
+                     lr, mu, nesterov, 1)
     return sum_sq
 
 

@@ -1,6 +1,7 @@
 """The training engine's epoch: one pass over the data in minibatches.
 
-Two implementations of the same epoch:
+Two implementations of the same epoch (and, for lbfgs, of the full-batch
+loss and gradient: ``CompiledLossGradient`` / ``Network.loss_and_gradient``):
 
 * ``CompiledEpoch``: the whole epoch in ``fastmlp_ext.training`` without the
   GIL, batches cut into row chunks processed in parallel (dense X). Its
@@ -19,8 +20,13 @@ import scipy.sparse as sp
 
 from fastmlp._network import SOFTMAX
 from fastmlp_ext.activations import activation_code
-from fastmlp_ext.dense import sum_rows  # noqa: F401  (re-exported for tests)
-from fastmlp_ext.training import chunk_rows_for, param_blocks_for, train_epoch
+from fastmlp_ext.training import (
+    chunk_rows_for,
+    full_batch_slots,
+    loss_gradient,
+    param_blocks_for,
+    train_epoch,
+)
 
 
 def python_epoch(network, optimizer, X, target, sample_weight, order, batch_size, alpha,
@@ -46,6 +52,54 @@ def python_epoch(network, optimizer, X, target, sample_weight, order, batch_size
     return loss_sum, n_correct
 
 
+def _chunk_workspace(network, chunk_rows, n_chunks):
+    """Per-chunk buffers of the compiled loops, in ``train_epoch``'s order:
+    gathered X, layer outputs, hidden deltas, labels, targets, weights, and
+    the reduction scratch."""
+    dtype, units = network.dtype, network.layer_units
+    blocks = -(-chunk_rows // 64)  # REDUCTION_BLOCK_ROWS of the kernels
+    return (
+        np.empty((n_chunks, chunk_rows * units[0]), dtype=dtype),
+        np.empty((n_chunks, chunk_rows * sum(units[1:])), dtype=dtype),
+        np.empty((n_chunks, max(chunk_rows * sum(units[1:-1]), 1)), dtype=dtype),
+        np.empty((n_chunks, chunk_rows), dtype=np.intc),
+        np.empty((n_chunks, chunk_rows * units[-1]), dtype=dtype),
+        np.empty((n_chunks, chunk_rows), dtype=dtype),
+        np.empty((n_chunks, blocks * max(units)), dtype=np.float64),
+    )
+
+
+class CompiledLossGradient:
+    """Full-batch loss and gradient in one compiled call (for lbfgs).
+
+    Writes the gradient into ``network.grads``; the result is the same at
+    any thread count (fixed chunks added in fixed slots, then in order).
+    """
+
+    CHUNK_ROWS = 128
+
+    def __init__(self, network, n_samples):
+        self.network = network
+        self.layer_units = np.asarray(network.layer_units, dtype=np.intp)
+        self.activation = activation_code(network.activation)
+        slots = full_batch_slots()
+        self.slot_grads = np.empty((2 * slots, network.params.size), dtype=network.dtype)
+        self.workspace = _chunk_workspace(network, self.CHUNK_ROWS, slots)
+        self.rows = np.arange(n_samples, dtype=np.intp)
+        self.sample_loss = np.empty(n_samples, dtype=np.float64)
+        self.sample_correct = np.empty(n_samples, dtype=np.uint8)
+
+    def __call__(self, X, target, sample_weight, alpha, n_threads):
+        network = self.network
+        softmax = network.out_activation == SOFTMAX
+        return loss_gradient(
+            X, target if softmax else None, None if softmax else target, sample_weight,
+            self.rows, network.params, network.grads, self.slot_grads, *self.workspace,
+            self.sample_loss, self.sample_correct, self.layer_units, self.activation,
+            softmax, alpha, self.CHUNK_ROWS, n_threads,
+        )
+
+
 class CompiledEpoch:
     """Workspace and driver of the compiled epoch for one fit.
 
@@ -58,28 +112,17 @@ class CompiledEpoch:
     """
 
     def __init__(self, network, batch_size, n_samples):
-        dtype = network.dtype
-        units = network.layer_units
         self.network = network
         self.batch_size = batch_size
-        self.layer_units = np.asarray(units, dtype=np.intp)
+        self.layer_units = np.asarray(network.layer_units, dtype=np.intp)
         self.activation = activation_code(network.activation)
         chunk_rows = chunk_rows_for(batch_size)
         n_chunks = -(-min(batch_size, n_samples) // chunk_rows)
-        n_params = network.params.size
-        self.chunk_grads = np.empty((n_chunks, n_params), dtype=dtype)
-        self.x_chunks = np.empty((n_chunks, chunk_rows * units[0]), dtype=dtype)
-        self.out_chunks = np.empty((n_chunks, chunk_rows * sum(units[1:])), dtype=dtype)
-        self.delta_chunks = np.empty((n_chunks, max(chunk_rows * sum(units[1:-1]), 1)),
-                                     dtype=dtype)
-        self.label_chunks = np.empty((n_chunks, chunk_rows), dtype=np.intc)
-        self.target_chunks = np.empty((n_chunks, chunk_rows * units[-1]), dtype=dtype)
-        self.weight_chunks = np.empty((n_chunks, chunk_rows), dtype=dtype)
-        blocks = -(-chunk_rows // 64)  # REDUCTION_BLOCK_ROWS of the kernels
-        self.scratch_chunks = np.empty((n_chunks, blocks * max(units)), dtype=np.float64)
+        self.chunk_grads = np.empty((n_chunks, network.params.size), dtype=network.dtype)
+        self.workspace = _chunk_workspace(network, chunk_rows, n_chunks)
         self.sample_loss = np.empty(n_samples, dtype=np.float64)
         self.sample_correct = np.empty(n_samples, dtype=np.uint8)
-        self.l2_partials = np.empty(param_blocks_for(n_params), dtype=np.float64)
+        self.l2_partials = np.empty(param_blocks_for(network.params.size), dtype=np.float64)
         self._spare_state = None
 
     def __call__(self, optimizer, X, target, sample_weight, order, alpha, n_threads):
@@ -96,9 +139,7 @@ class CompiledEpoch:
         loss_sum, t = train_epoch(
             X, target if softmax else None, None if softmax else target, sample_weight,
             order, self.batch_size, network.params, self.chunk_grads, state_1, state_2,
-            self.x_chunks, self.out_chunks, self.delta_chunks, self.label_chunks,
-            self.target_chunks, self.weight_chunks, self.scratch_chunks,
-            self.sample_loss, self.sample_correct, self.l2_partials, self.layer_units,
+            *self.workspace, self.sample_loss, self.sample_correct, self.l2_partials, self.layer_units,
             self.activation, softmax, alpha, name, learning_rate,
             getattr(optimizer, "beta_1", 0.0), getattr(optimizer, "beta_2", 0.0),
             getattr(optimizer, "epsilon", 0.0), getattr(optimizer, "momentum", 0.0),

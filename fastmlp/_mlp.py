@@ -25,7 +25,7 @@ from sklearn.utils.validation import (
 )
 
 from fastmlp import _compiled_ops
-from fastmlp._epoch import CompiledEpoch, python_epoch
+from fastmlp._epoch import CompiledEpoch, CompiledLossGradient, python_epoch
 from fastmlp._network import LOGISTIC, SOFTMAX, Network, predict_logits
 from fastmlp._optimizers import SGD, Adam
 from fastmlp._threads import effective_n_threads, single_threaded_blas
@@ -601,12 +601,18 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
     # -------------------------------------------------------------- lbfgs
     def _fit_lbfgs(self, network, X, target, sample_weight, n_threads):
-        network.reserve(X.shape[0])
+        if sparse.issparse(X):
+            network.reserve(X.shape[0])
+
+            def full_batch(X, target, sample_weight, alpha, n_threads):
+                return network.loss_and_gradient(X, target, sample_weight, alpha,
+                                                 n_threads)[0]
+        else:
+            full_batch = CompiledLossGradient(network, X.shape[0])
 
         def loss_and_gradient(packed):
             network.params[...] = packed
-            loss, _ = network.loss_and_gradient(X, target, sample_weight, self.alpha,
-                                                n_threads)
+            loss = full_batch(X, target, sample_weight, self.alpha, n_threads)
             return loss, network.grads.astype(np.float64)
 
         result = scipy.optimize.minimize(

@@ -261,46 +261,20 @@ cdef double _run_epoch(
     return total
 
 
-def train_epoch(
+cdef int _setup(
+        Net* net, Buffers* buf, const Py_ssize_t[::1] layer_units, int activation,
+        bint softmax_output, Py_ssize_t chunk_rows, Py_ssize_t n_chunks,
         const floating[:, ::1] X, const int[::1] labels, const floating[:, ::1] targets,
-        const floating[::1] sample_weight, const Py_ssize_t[::1] order,
-        Py_ssize_t batch_size, floating[::1] params, floating[:, ::1] chunk_grads,
-        floating[::1] state_1, floating[::1] state_2,
-        floating[:, ::1] x_chunks, floating[:, ::1] out_chunks,
-        floating[:, ::1] delta_chunks, int[:, ::1] label_chunks,
-        floating[:, ::1] target_chunks, floating[:, ::1] weight_chunks,
-        double[:, ::1] scratch_chunks, double[::1] sample_loss,
-        unsigned char[::1] sample_correct, double[::1] l2_partials,
-        const Py_ssize_t[::1] layer_units, int activation, bint softmax_output,
-        double alpha, str optimizer, double learning_rate, double beta_1,
-        double beta_2, double epsilon, double momentum, bint nesterov, long t,
-        int n_threads):
-    """Run one training epoch in compiled code; see the module docstring.
-
-    The caller (``fastmlp._compiled_epoch``) owns and sizes every buffer and
-    has validated the data; this wrapper checks the shapes that the
-    pointer-level loop relies on, then releases the GIL for the whole epoch.
-
-    Returns
-    -------
-    loss_sum : float
-        Sum over batches of (batch loss x batch size), as scikit-learn accumulates.
-    t : int
-        The optimizer's step count after the epoch.
-    """
-    cdef Net net
-    cdef Buffers buf
+        const floating[::1] sample_weight, floating[::1] params,
+        floating[:, ::1] chunk_grads, floating[:, ::1] x_chunks,
+        floating[:, ::1] out_chunks, floating[:, ::1] delta_chunks,
+        int[:, ::1] label_chunks, floating[:, ::1] target_chunks,
+        floating[:, ::1] weight_chunks, double[:, ::1] scratch_chunks,
+        double[::1] sample_loss, unsigned char[::1] sample_correct) except -1:
+    """Describe the network and the workspace for the pointer-level loops, and
+    check every size and index those loops rely on (they run unchecked)."""
     cdef Py_ssize_t L = layer_units.shape[0] - 1, l, n_samples = X.shape[0]
     cdef Py_ssize_t offset = 0, out_total = 0, delta_total = 0, max_units = 0
-    cdef double total
-    cdef long t_now = t
-    cdef int opt_code
-    if optimizer == "adam":
-        opt_code = ADAM
-    elif optimizer == "sgd":
-        opt_code = SGD
-    else:
-        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
     if L < 1 or L > MAX_LAYERS:
         raise ValueError(f"between 1 and {MAX_LAYERS} weight layers, got {L}")
     if layer_units[0] != X.shape[1]:
@@ -319,45 +293,36 @@ def train_epoch(
         net.intercept_offset[l] = offset
         offset += layer_units[l + 1]
     net.n_params = offset
-    buf.chunk_rows = chunk_rows_for(batch_size)
+    buf.chunk_rows = chunk_rows
     for l in range(L):
-        net.out_offset[l] = out_total * buf.chunk_rows
+        net.out_offset[l] = out_total * chunk_rows
         out_total += layer_units[l + 1]
     for l in range(L - 1):
-        net.delta_offset[l] = delta_total * buf.chunk_rows
+        net.delta_offset[l] = delta_total * chunk_rows
         delta_total += layer_units[l + 1]
-    n_chunks = (min(batch_size, n_samples) + buf.chunk_rows - 1) // buf.chunk_rows
     buf.x_stride = x_chunks.shape[1]
     buf.out_stride = out_chunks.shape[1]
     buf.delta_stride = delta_chunks.shape[1]
     buf.target_stride = target_chunks.shape[1]
     buf.scratch_stride = scratch_chunks.shape[1]
-    if (params.shape[0] != net.n_params or chunk_grads.shape[1] != net.n_params
-            or state_1.shape[0] != net.n_params or state_2.shape[0] != net.n_params):
+    if params.shape[0] != net.n_params or chunk_grads.shape[1] != net.n_params:
         raise ValueError("parameter buffers do not match the layer sizes")
     if (chunk_grads.shape[0] < n_chunks or x_chunks.shape[0] < n_chunks
             or out_chunks.shape[0] < n_chunks or delta_chunks.shape[0] < n_chunks
             or label_chunks.shape[0] < n_chunks or target_chunks.shape[0] < n_chunks
             or weight_chunks.shape[0] < n_chunks or scratch_chunks.shape[0] < n_chunks
-            or buf.x_stride < buf.chunk_rows * X.shape[1]
-            or buf.out_stride < buf.chunk_rows * out_total
-            or buf.delta_stride < max(buf.chunk_rows * delta_total, 1)
-            or label_chunks.shape[1] < buf.chunk_rows
-            or weight_chunks.shape[1] < buf.chunk_rows
-            or buf.target_stride < buf.chunk_rows * layer_units[L]
-            or buf.scratch_stride < sum_rows_scratch_size(buf.chunk_rows, max_units)):
+            or buf.x_stride < chunk_rows * X.shape[1]
+            or buf.out_stride < chunk_rows * out_total
+            or buf.delta_stride < max(chunk_rows * delta_total, 1)
+            or label_chunks.shape[1] < chunk_rows
+            or weight_chunks.shape[1] < chunk_rows
+            or buf.target_stride < chunk_rows * layer_units[L]
+            or buf.scratch_stride < sum_rows_scratch_size(chunk_rows, max_units)):
         raise ValueError("workspace buffers are too small for this batch size")
     if sample_loss.shape[0] < n_samples or sample_correct.shape[0] < n_samples:
         raise ValueError("sample_loss/sample_correct are shorter than X")
-    if l2_partials.shape[0] < param_blocks_for(net.n_params):
-        raise ValueError("l2_partials is too short")
-    if order.shape[0] != n_samples:
-        raise ValueError(f"order has {order.shape[0]} entries, X has {n_samples} rows")
     if n_samples == 0:
-        return 0.0, t
-    order_arr = np.asarray(order)
-    if order_arr.min() < 0 or order_arr.max() >= n_samples:
-        raise ValueError("order holds indices outside X")
+        return 0
     if softmax_output:
         if labels is None or labels.shape[0] != n_samples:
             raise ValueError("softmax output needs one label per row of X")
@@ -369,6 +334,64 @@ def train_epoch(
         raise ValueError("logistic output needs a (n_samples, n_outputs) target array")
     if sample_weight is not None and sample_weight.shape[0] != n_samples:
         raise ValueError("sample_weight must have one entry per row of X")
+    return 0
+
+
+def train_epoch(
+        const floating[:, ::1] X, const int[::1] labels, const floating[:, ::1] targets,
+        const floating[::1] sample_weight, const Py_ssize_t[::1] order,
+        Py_ssize_t batch_size, floating[::1] params, floating[:, ::1] chunk_grads,
+        floating[::1] state_1, floating[::1] state_2,
+        floating[:, ::1] x_chunks, floating[:, ::1] out_chunks,
+        floating[:, ::1] delta_chunks, int[:, ::1] label_chunks,
+        floating[:, ::1] target_chunks, floating[:, ::1] weight_chunks,
+        double[:, ::1] scratch_chunks, double[::1] sample_loss,
+        unsigned char[::1] sample_correct, double[::1] l2_partials,
+        const Py_ssize_t[::1] layer_units, int activation, bint softmax_output,
+        double alpha, str optimizer, double learning_rate, double beta_1,
+        double beta_2, double epsilon, double momentum, bint nesterov, long t,
+        int n_threads):
+    """Run one training epoch in compiled code; see the module docstring.
+
+    The caller (``fastmlp._epoch.CompiledEpoch``) owns and sizes every buffer;
+    this wrapper checks the sizes and indices that the pointer-level loop
+    relies on, then releases the GIL for the whole epoch.
+
+    Returns
+    -------
+    loss_sum : float
+        Sum over batches of (batch loss x batch size), as scikit-learn accumulates.
+    t : int
+        The optimizer's step count after the epoch.
+    """
+    cdef Net net
+    cdef Buffers buf
+    cdef Py_ssize_t n_samples = X.shape[0], chunk_rows = chunk_rows_for(batch_size)
+    cdef double total
+    cdef long t_now = t
+    cdef int opt_code
+    if optimizer == "adam":
+        opt_code = ADAM
+    elif optimizer == "sgd":
+        opt_code = SGD
+    else:
+        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+    _setup(&net, &buf, layer_units, activation, softmax_output, chunk_rows,
+           (min(batch_size, n_samples) + chunk_rows - 1) // chunk_rows, X, labels,
+           targets, sample_weight, params, chunk_grads, x_chunks, out_chunks,
+           delta_chunks, label_chunks, target_chunks, weight_chunks, scratch_chunks,
+           sample_loss, sample_correct)
+    if state_1.shape[0] != net.n_params or state_2.shape[0] != net.n_params:
+        raise ValueError("optimizer state does not match the layer sizes")
+    if l2_partials.shape[0] < param_blocks_for(net.n_params):
+        raise ValueError("l2_partials is too short")
+    if order.shape[0] != n_samples:
+        raise ValueError(f"order has {order.shape[0]} entries, X has {n_samples} rows")
+    if n_samples == 0:
+        return 0.0, t
+    order_arr = np.asarray(order)
+    if order_arr.min() < 0 or order_arr.max() >= n_samples:
+        raise ValueError("order holds indices outside X")
     with nogil:
         total = _run_epoch(
             &X[0, 0], X.shape[1], &labels[0] if softmax_output else NULL,
@@ -475,3 +498,117 @@ def forward_logits(cnp.ndarray X, list coefs, list intercepts, int activation,
                 <const double**> intercept_ptrs, <double*> out_ptr, <double*> a_ptr,
                 <double*> b_ptr, block_rows)
     return out
+
+
+# ------------------------------------------------------- full-batch (lbfgs)
+cdef enum:
+    # Slots of the full-batch gradient: chunk c is added into slot c % N_SLOTS,
+    # each slot's chunks in order, then the slots in order. A fixed number,
+    # never the thread count, so the sum is the same at any thread count.
+    N_SLOTS = 8
+
+
+def full_batch_slots():
+    """Number of gradient slots (and chunk workspaces) of ``loss_gradient``."""
+    return N_SLOTS
+
+
+cdef void _slot_pass(
+        Py_ssize_t slot, Py_ssize_t n_chunks, const floating* X, Py_ssize_t n_features,
+        const int* labels, const floating* targets, const floating* sample_weight,
+        const Py_ssize_t* rows, Py_ssize_t n_samples, const floating* params,
+        floating* slot_grads, floating* x_chunks, floating* out_chunks,
+        floating* delta_chunks, int* label_chunks, floating* target_chunks,
+        floating* weight_chunks, double* scratch_chunks, double grad_scale,
+        double* sample_loss, unsigned char* sample_correct, const Net* net,
+        const Buffers* buf) noexcept nogil:
+    cdef Py_ssize_t c = slot, i, start, n_rows, n = net.n_params
+    cdef floating* acc = slot_grads + slot * n
+    cdef floating* tmp = slot_grads + (N_SLOTS + slot) * n
+    cdef bint first = True
+    while c < n_chunks:
+        start = c * buf.chunk_rows
+        n_rows = min(buf.chunk_rows, n_samples - start)
+        _process_chunk(
+            X, n_features, labels, targets, sample_weight, rows + start, n_rows,
+            params, acc if first else tmp, x_chunks + slot * buf.x_stride,
+            out_chunks + slot * buf.out_stride, delta_chunks + slot * buf.delta_stride,
+            label_chunks + slot * buf.chunk_rows, target_chunks + slot * buf.target_stride,
+            weight_chunks + slot * buf.chunk_rows, scratch_chunks + slot * buf.scratch_stride,
+            grad_scale, sample_loss + start, sample_correct + start, net)
+        if not first:
+            for i in range(n):
+                acc[i] = acc[i] + tmp[i]
+        first = False
+        c += N_SLOTS
+    if first:  # no chunk for this slot
+        for i in range(n):
+            acc[i] = 0
+
+
+def loss_gradient(
+        const floating[:, ::1] X, const int[::1] labels, const floating[:, ::1] targets,
+        const floating[::1] sample_weight, const Py_ssize_t[::1] rows,
+        floating[::1] params, floating[::1] grads, floating[:, ::1] slot_grads,
+        floating[:, ::1] x_chunks, floating[:, ::1] out_chunks,
+        floating[:, ::1] delta_chunks, int[:, ::1] label_chunks,
+        floating[:, ::1] target_chunks, floating[:, ::1] weight_chunks,
+        double[:, ::1] scratch_chunks, double[::1] sample_loss,
+        unsigned char[::1] sample_correct, const Py_ssize_t[::1] layer_units,
+        int activation, bint softmax_output, double alpha, Py_ssize_t chunk_rows,
+        int n_threads):
+    """Full-batch loss and gradient (lbfgs), in one compiled call.
+
+    The rows are cut into chunks of ``chunk_rows``; threads take the
+    ``full_batch_slots()`` slots, each adding its chunks' gradients in order;
+    the slots are then added in order. ``rows`` must be ``arange(len(X))``.
+    The objective is scikit-learn's: weighted mean log-loss plus
+    ``0.5 * alpha * ||W||^2 / sum(weights)``; ``grads`` receives its gradient.
+
+    Returns
+    -------
+    loss : float
+    """
+    cdef Net net
+    cdef Buffers buf
+    cdef Py_ssize_t n_samples = X.shape[0], i, s, n_chunks
+    cdef double weight_sum, grad_scale, l2 = 0, loss
+    cdef double g
+    _setup(&net, &buf, layer_units, activation, softmax_output, chunk_rows, N_SLOTS,
+           X, labels, targets, sample_weight, params, slot_grads, x_chunks, out_chunks,
+           delta_chunks, label_chunks, target_chunks, weight_chunks, scratch_chunks,
+           sample_loss, sample_correct)
+    if slot_grads.shape[0] < 2 * N_SLOTS or grads.shape[0] != net.n_params:
+        raise ValueError("gradient buffers do not match the layer sizes")
+    if rows.shape[0] != n_samples or (n_samples and (rows[0] != 0
+                                                     or rows[n_samples - 1] != n_samples - 1)):
+        raise ValueError("rows must be arange(len(X))")
+    if n_samples == 0:
+        raise ValueError("X has no rows")
+    weight_sum = n_samples if sample_weight is None else float(np.sum(sample_weight,
+                                                                       dtype=np.float64))
+    if not weight_sum > 0:
+        raise ValueError("sample weights must have a positive sum")
+    grad_scale = 1.0 / weight_sum
+    n_chunks = (n_samples + chunk_rows - 1) // chunk_rows
+    with nogil:
+        for s in prange(N_SLOTS, schedule="static", num_threads=max(n_threads, 1),
+                        use_threads_if=n_threads > 1 and n_chunks > 1):
+            _slot_pass(s, n_chunks, &X[0, 0], X.shape[1],
+                       &labels[0] if softmax_output else NULL,
+                       NULL if softmax_output else &targets[0, 0],
+                       NULL if sample_weight is None else &sample_weight[0], &rows[0],
+                       n_samples, &params[0], &slot_grads[0, 0], &x_chunks[0, 0],
+                       &out_chunks[0, 0], &delta_chunks[0, 0], &label_chunks[0, 0],
+                       &target_chunks[0, 0], &weight_chunks[0, 0], &scratch_chunks[0, 0],
+                       grad_scale, &sample_loss[0], &sample_correct[0], &net, &buf)
+        for i in range(net.n_params):
+            g = slot_grads[0, i]
+            for s in range(1, N_SLOTS):
+                g = g + slot_grads[s, i]
+            if i < net.n_coef_params:
+                l2 += <double> params[i] * params[i]
+                g = g + alpha * grad_scale * params[i]
+            grads[i] = <floating> g
+        loss = (_ordered_sum(&sample_loss[0], n_samples) + 0.5 * alpha * l2) / weight_sum
+    return loss

@@ -120,3 +120,38 @@ def test_compiled_forward_rejects_bad_layers():
         forward_logits(X, [np.ones((4, 2), np.float32)], [np.ones(2)], 1)
     with pytest.raises(ValueError, match="same length"):
         forward_logits(X, [np.ones((4, 2))], [], 1)
+
+
+@pytest.mark.parametrize("out_activation", [SOFTMAX, LOGISTIC])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("n", [5, 700])  # fewer rows than one chunk, and many chunks
+def test_full_batch_loss_gradient_equals_numpy(out_activation, activation, weighted, n):
+    from fastmlp._epoch import CompiledLossGradient
+
+    X, target, sample_weight = make_problem(out_activation, n=n)
+    sample_weight = sample_weight if weighted else None
+    reference = Network([20, 16, 8, 5], activation, out_activation, np.float64,
+                        ops=_numpy_ops)
+    reference.initialize(np.random.RandomState(0))
+    ref_loss, _ = reference.loss_and_gradient(X, target, sample_weight, 0.3)
+    net = Network([20, 16, 8, 5], activation, out_activation, np.float64)
+    net.initialize(np.random.RandomState(0))
+    loss = CompiledLossGradient(net, n)(X, target, sample_weight, 0.3, 2)
+    assert loss == pytest.approx(ref_loss, rel=1e-12)
+    assert_allclose(net.grads, reference.grads, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_full_batch_gradient_is_bit_identical_at_any_thread_count(dtype):
+    from fastmlp._epoch import CompiledLossGradient
+
+    X, target, _ = make_problem(SOFTMAX, n=3000, n_features=50, n_outputs=10, dtype=dtype)
+    grads = []
+    for n_threads in (1, 2, 3):
+        net = Network([50, 64, 32, 10], "relu", SOFTMAX, dtype)
+        net.initialize(np.random.RandomState(0))
+        CompiledLossGradient(net, len(X))(X, target, None, 1e-3, n_threads)
+        grads.append(net.grads.copy())
+    assert_array_equal(grads[0], grads[1])
+    assert_array_equal(grads[0], grads[2])

@@ -4,7 +4,7 @@ import os
 import threading
 from contextlib import contextmanager
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from fastmlp._compiled_ops import openmp_enabled, openmp_max_threads
 
@@ -30,6 +30,18 @@ def effective_n_threads(n_threads=None):
 _blas_lock = threading.Lock()
 _blas_users = 0
 _blas_limiter = None
+_controller = None
+
+
+def _blas_controller():
+    """One ThreadpoolController for the process: finding the loaded BLAS
+    libraries costs ~10 ms, setting their thread count microseconds. Built at
+    the first fit, when numpy's and scipy's BLAS (which fastmlp's kernels
+    link) are both loaded; a BLAS library loaded after that is not limited."""
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller
 
 
 @contextmanager
@@ -48,7 +60,7 @@ def single_threaded_blas():
     global _blas_users, _blas_limiter
     with _blas_lock:
         if _blas_users == 0:
-            _blas_limiter = threadpool_limits(limits=1, user_api="blas")
+            _blas_limiter = _blas_controller().limit(limits=1, user_api="blas")
         _blas_users += 1
     try:
         yield

@@ -115,18 +115,29 @@ def sigmoid_binary_cross_entropy(logits, targets, sample_weight, grad_scale,
 
 def adam_step(params, grads, first_moment, second_moment, step_size, beta_1, beta_2,
               epsilon, n_threads=1):
-    """One Adam step in place (``step_size`` already bias-corrected)."""
+    """One Adam step in place (``step_size`` already bias-corrected).
+
+    float32 moments below the smallest normal float are stored as 0, as the
+    compiled kernel does (denormal arithmetic is ~100x slower on x86)."""
     first_moment *= beta_1
     first_moment += (1 - beta_1) * grads
     second_moment *= beta_2
     second_moment += (1 - beta_2) * grads * grads
+    _flush_denormals(first_moment)
+    _flush_denormals(second_moment)
     params -= step_size * first_moment / (np.sqrt(second_moment) + epsilon)
+
+
+def _flush_denormals(values):
+    if values.dtype == np.float32:
+        values[np.abs(values) < np.finfo(np.float32).tiny] = 0
 
 
 def sgd_step(params, grads, velocity, learning_rate, momentum, nesterov, n_threads=1):
     """One SGD-with-momentum step in place."""
     velocity *= momentum
     velocity -= learning_rate * grads
+    _flush_denormals(velocity)
     if nesterov:
         params += momentum * velocity - learning_rate * grads
     else:

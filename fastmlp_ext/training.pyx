@@ -1,19 +1,21 @@
-"""The compiled training epoch: every step of an epoch without the GIL.
+"""The compiled training loops: every step without the GIL.
 
-One call runs a whole epoch over ``order`` (the sample indices in batch
-order): for each batch, gather the rows, forward, loss, backward, and one
-fused pass that sums the gradients, adds the L2 term and applies the
-optimizer. Python regains control once per epoch.
+* ``train_epoch``: one call runs a whole epoch over ``order`` (the sample
+  indices in batch order): for each batch, gather the rows, forward, loss,
+  backward, and one pass that sums the gradients, adds the L2 term and
+  applies the optimizer kernel. Python regains control once per epoch.
+* ``loss_gradient``: the full-batch loss and gradient (lbfgs), one call.
+* ``forward_logits``: the whole network's forward pass (predict), one call.
 
-Parallelism that keeps the model identical at any thread count: each batch
-is cut into row chunks whose size depends on the batch size only (never on
-the thread count). Threads take whole chunks; each chunk runs its GEMMs on
+Parallelism that keeps the model identical at any thread count: rows are
+cut into chunks whose size depends on the batch size only (never on the
+thread count). Threads take whole chunks; each chunk runs its GEMMs on
 single-threaded BLAS into its own gradient buffer. The chunk gradients are
 then added in chunk order, elementwise in parallel, so every weight gets the
 same bits whichever thread computed which chunk.
 
-Workspace buffers are allocated once per fit by ``EpochWorkspace`` (see
-fastmlp/_compiled_epoch.py); nothing is allocated per step.
+Workspace buffers are allocated once per fit (``fastmlp/_epoch.py``);
+nothing is allocated per step.
 """
 
 from cython cimport floating

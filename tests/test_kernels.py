@@ -248,3 +248,18 @@ def test_kernels_reject_non_contiguous_input():
     x = np.ones((4, 6))[:, ::2]
     with pytest.raises(ValueError):
         C.dense_forward(x, np.ones((3, 2)), np.ones(2), np.ones((4, 2)), "relu")
+
+
+@pytest.mark.parametrize("ops", [C, N], ids=["compiled", "numpy"])
+def test_float32_moments_below_the_smallest_normal_are_stored_as_zero(ops):
+    tiny = np.finfo(np.float32).tiny
+    params = np.ones(3, np.float32)
+    grads = np.zeros(3, np.float32)
+    m = np.array([tiny, 4 * tiny, 1e-3], np.float32)  # 0.9 * tiny is denormal
+    v = np.array([tiny, 4 * tiny, 1e-3], np.float32)
+    ops.adam_step(params, grads, m, v, 1e-3, 0.9, 0.999, 1e-8)
+    assert m[0] == 0 and v[0] == 0
+    assert m[1] == np.float32(0.9) * np.float32(4 * tiny) and m[2] > 0
+    velocity = np.array([tiny, 1e-3, 0], np.float32)
+    ops.sgd_step(params, grads, velocity, 0.1, 0.9, False)
+    assert velocity[0] == 0 and velocity[1] > 0

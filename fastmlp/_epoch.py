@@ -20,6 +20,7 @@ import scipy.sparse as sp
 
 from fastmlp._network import SOFTMAX
 from fastmlp_ext.activations import activation_code
+from fastmlp_ext.dense import reduction_scratch_size
 from fastmlp_ext.training import (
     chunk_rows_for,
     full_batch_slots,
@@ -57,7 +58,6 @@ def _chunk_workspace(network, chunk_rows, n_chunks):
     gathered X, layer outputs, hidden deltas, labels, targets, weights, and
     the reduction scratch."""
     dtype, units = network.dtype, network.layer_units
-    blocks = -(-chunk_rows // 64)  # REDUCTION_BLOCK_ROWS of the kernels
     return (
         np.empty((n_chunks, chunk_rows * units[0]), dtype=dtype),
         np.empty((n_chunks, chunk_rows * sum(units[1:])), dtype=dtype),
@@ -65,7 +65,8 @@ def _chunk_workspace(network, chunk_rows, n_chunks):
         np.empty((n_chunks, chunk_rows), dtype=np.intc),
         np.empty((n_chunks, chunk_rows * units[-1]), dtype=dtype),
         np.empty((n_chunks, chunk_rows), dtype=dtype),
-        np.empty((n_chunks, blocks * max(units)), dtype=np.float64),
+        np.empty((n_chunks, reduction_scratch_size(chunk_rows, max(units))),
+                 dtype=np.float64),
     )
 
 
@@ -139,17 +140,14 @@ class CompiledEpoch:
         loss_sum, t = train_epoch(
             X, target if softmax else None, None if softmax else target, sample_weight,
             order, self.batch_size, network.params, self.chunk_grads, state_1, state_2,
-            *self.workspace, self.sample_loss, self.sample_correct, self.l2_partials, self.layer_units,
-            self.activation, softmax, alpha, name, learning_rate,
+            *self.workspace, self.sample_loss, self.sample_correct, self.l2_partials,
+            self.layer_units, self.activation, softmax, alpha, name, learning_rate,
             getattr(optimizer, "beta_1", 0.0), getattr(optimizer, "beta_2", 0.0),
             getattr(optimizer, "epsilon", 0.0), getattr(optimizer, "momentum", 0.0),
             getattr(optimizer, "nesterov", False), t, n_threads,
         )
         if name == "adam":
             optimizer.t = t
-            optimizer.learning_rate = (
-                optimizer.learning_rate_init * np.sqrt(1 - optimizer.beta_2**t)
-                / (1 - optimizer.beta_1**t)
-            )
+            optimizer.learning_rate = optimizer.step_size(t)
         n = X.shape[0]
         return loss_sum, int(self.sample_correct[:n].sum(dtype=np.int64))

@@ -24,13 +24,13 @@ class Adam:
         self.first_moment = np.zeros(n_params, dtype=dtype)
         self.second_moment = np.zeros(n_params, dtype=dtype)
 
+    def step_size(self, t):
+        """The bias-corrected learning rate of step ``t``."""
+        return self.learning_rate_init * np.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
+
     def step(self, params, grads, ops, n_threads=1):
         self.t += 1
-        self.learning_rate = (
-            self.learning_rate_init
-            * np.sqrt(1 - self.beta_2**self.t)
-            / (1 - self.beta_1**self.t)
-        )
+        self.learning_rate = self.step_size(self.t)
         ops.adam_step(params, grads, self.first_moment, self.second_moment,
                       self.learning_rate, self.beta_1, self.beta_2, self.epsilon,
                       n_threads)

@@ -189,6 +189,12 @@ def dense_backward(const floating[:, ::1] x, const floating[:, ::1] w,
         raise MemoryError("dense_backward: could not allocate reduction scratch")
 
 
+def reduction_scratch_size(Py_ssize_t n_rows, Py_ssize_t n_cols):
+    """Doubles of scratch the chunked row sum needs for an (n_rows, n_cols) block,
+    for callers that allocate it once (the compiled training loops)."""
+    return sum_rows_scratch_size(n_rows, n_cols)
+
+
 def sum_rows(const floating[:, ::1] x, floating[::1] out, int n_threads=1):
     """``out <- x.sum(axis=0)``, in double, independent of the thread count."""
     if out.shape[0] != x.shape[1]:

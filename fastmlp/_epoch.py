@@ -4,8 +4,9 @@ Two implementations of the same epoch (and, for lbfgs, of the full-batch
 loss and gradient: ``CompiledLossGradient`` / ``Network.loss_and_gradient``):
 
 * ``CompiledEpoch``: the whole epoch in ``fastmlp_ext.training`` without the
-  GIL, batches cut into row chunks processed in parallel (dense X). Its
-  workspace is allocated once, when it is built (once per fit).
+  GIL (dense X): each batch's rows in parallel chunks, then its weight
+  gradients and optimizer update in parallel fixed blocks. Its workspace is
+  allocated once, when it is built (once per fit).
 * ``python_epoch``: the same steps strung together in Python from the
   per-layer kernels of ``network.ops``; used for sparse X and as the
   readable reference (it runs on the NumPy twin too).
@@ -21,13 +22,7 @@ import scipy.sparse as sp
 from fastmlp._network import SOFTMAX
 from fastmlp_ext.activations import activation_code
 from fastmlp_ext.dense import reduction_scratch_size
-from fastmlp_ext.training import (
-    chunk_rows_for,
-    full_batch_slots,
-    loss_gradient,
-    param_blocks_for,
-    train_epoch,
-)
+from fastmlp_ext.training import full_batch_slots, loss_gradient, train_epoch
 
 
 def python_epoch(network, optimizer, X, target, sample_weight, order, batch_size, alpha,
@@ -54,9 +49,9 @@ def python_epoch(network, optimizer, X, target, sample_weight, order, batch_size
 
 
 def _chunk_workspace(network, chunk_rows, n_chunks):
-    """Per-chunk buffers of the compiled loops, in ``train_epoch``'s order:
-    gathered X, layer outputs, hidden deltas, labels, targets, weights, and
-    the reduction scratch."""
+    """``n_chunks`` workspaces of ``chunk_rows`` rows for the compiled loops,
+    in their argument order: gathered X, layer outputs, hidden deltas, labels,
+    targets, weights, and the reduction scratch."""
     dtype, units = network.dtype, network.layer_units
     return (
         np.empty((n_chunks, chunk_rows * units[0]), dtype=dtype),
@@ -117,13 +112,11 @@ class CompiledEpoch:
         self.batch_size = batch_size
         self.layer_units = np.asarray(network.layer_units, dtype=np.intp)
         self.activation = activation_code(network.activation)
-        chunk_rows = chunk_rows_for(batch_size)
-        n_chunks = -(-min(batch_size, n_samples) // chunk_rows)
-        self.chunk_grads = np.empty((n_chunks, network.params.size), dtype=network.dtype)
-        self.workspace = _chunk_workspace(network, chunk_rows, n_chunks)
+        # One workspace for a whole batch: chunks fill their own rows of it,
+        # and the gradient blocks read all of them.
+        self.workspace = _chunk_workspace(network, max(1, min(batch_size, n_samples)), 1)
         self.sample_loss = np.empty(n_samples, dtype=np.float64)
         self.sample_correct = np.empty(n_samples, dtype=np.uint8)
-        self.l2_partials = np.empty(param_blocks_for(network.params.size), dtype=np.float64)
         self._spare_state = None
 
     def __call__(self, optimizer, X, target, sample_weight, order, alpha, n_threads):
@@ -139,9 +132,8 @@ class CompiledEpoch:
             learning_rate, t = optimizer.learning_rate, 0
         loss_sum, t = train_epoch(
             X, target if softmax else None, None if softmax else target, sample_weight,
-            order, self.batch_size, network.params, self.chunk_grads, state_1, state_2,
-            *self.workspace, self.sample_loss, self.sample_correct, self.l2_partials,
-            self.layer_units, self.activation, softmax, alpha, name, learning_rate,
+            order, self.batch_size, network.params, network.grads, state_1, state_2,
+            *self.workspace, self.sample_loss, self.sample_correct, self.layer_units, self.activation, softmax, alpha, name, learning_rate,
             getattr(optimizer, "beta_1", 0.0), getattr(optimizer, "beta_2", 0.0),
             getattr(optimizer, "epsilon", 0.0), getattr(optimizer, "momentum", 0.0),
             getattr(optimizer, "nesterov", False), t, n_threads,

@@ -74,30 +74,47 @@ cdef int sum_rows_ptr(const floating* x, floating* out, Py_ssize_t n_rows,
     return 0
 
 
+cdef void dense_weight_gradient_ptr(
+        const floating* x, int ldx, const floating* delta, floating* grad_w,
+        int n_rows, int n_in, int n_out) noexcept nogil:
+    """grad_w (n_in x n_out) <- x^T @ delta, x being (n_rows x n_in) with row
+    stride ``ldx``: pointing ``x`` at column r0 and ``grad_w`` at row r0 gives
+    rows r0.. of the layer's weight gradient, so that callers can split it
+    into fixed blocks of rows."""
+    cdef Py_ssize_t i
+    if n_rows > 0:
+        gemm(True, False, n_in, n_out, n_rows, <floating> 1, x, ldx, delta, n_out,
+             <floating> 0, grad_w, n_out)
+    else:
+        for i in range(<Py_ssize_t> n_in * n_out):
+            grad_w[i] = 0
+
+
+cdef void dense_input_gradient_ptr(
+        const floating* x, const floating* w, const floating* delta, floating* delta_x,
+        int n_rows, int n_in, int n_out, int x_activation, int n_threads) noexcept nogil:
+    """delta_x <- (delta @ w^T) * f'(x), f being the activation that produced x."""
+    if n_rows > 0:
+        gemm(False, True, n_rows, n_in, n_out, <floating> 1, delta, n_out, w, n_out,
+             <floating> 0, delta_x, n_in)
+        activation_backward_ptr(delta_x, x, n_rows, n_in, x_activation, n_threads)
+
+
 cdef int dense_backward_ptr(
         const floating* x, const floating* w, const floating* delta,
         floating* grad_w, floating* grad_bias, floating* delta_x,
         int n_rows, int n_in, int n_out, double l2_scale, int x_activation,
         int n_threads, double* scratch) noexcept nogil:
     cdef Py_ssize_t i, n_weights = <Py_ssize_t> n_in * n_out
-    cdef floating beta = 0
+    dense_weight_gradient_ptr(x, n_in, delta, grad_w, n_rows, n_in, n_out)
     if l2_scale != 0:
-        # grad_w <- l2_scale * w, then the GEMM adds x^T delta on top (beta=1).
         for i in range(n_weights):
-            grad_w[i] = <floating> l2_scale * w[i]
-        beta = 1
-    if n_rows > 0:
-        gemm(True, False, n_in, n_out, n_rows, <floating> 1, x, n_in, delta, n_out,
-             beta, grad_w, n_out)
-    elif beta == 0:
-        for i in range(n_weights):
-            grad_w[i] = 0
+            grad_w[i] = grad_w[i] + <floating> l2_scale * w[i]
     if sum_rows_ptr(delta, grad_bias, n_rows, n_out, n_threads, scratch) != 0:
         return -1
-    if delta_x != NULL and n_rows > 0:
-        gemm(False, True, n_rows, n_in, n_out, <floating> 1, delta, n_out, w, n_out,
-             <floating> 0, delta_x, n_in)
-        activation_backward_ptr(delta_x, x, n_rows, n_in, x_activation, n_threads)
+    if delta_x != NULL:
+        dense_input_gradient_ptr(x, w, delta, delta_x, n_rows, n_in, n_out,
+                                 x_activation, n_threads)
     return 0
 
 

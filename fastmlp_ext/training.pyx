@@ -1,18 +1,27 @@
 """The compiled training loops: every step without the GIL.
 
 * ``train_epoch``: one call runs a whole epoch over ``order`` (the sample
-  indices in batch order): for each batch, gather the rows, forward, loss,
-  backward, and one pass that sums the gradients, adds the L2 term and
-  applies the optimizer kernel. Python regains control once per epoch.
+  indices in batch order). Python regains control once per epoch.
 * ``loss_gradient``: the full-batch loss and gradient (lbfgs), one call.
 * ``forward_logits``: the whole network's forward pass (predict), one call.
 
-Parallelism that keeps the model identical at any thread count: rows are
-cut into chunks whose size depends on the batch size only (never on the
-thread count). Threads take whole chunks; each chunk runs its GEMMs on
-single-threaded BLAS into its own gradient buffer. The chunk gradients are
-then added in chunk order, elementwise in parallel, so every weight gets the
-same bits whichever thread computed which chunk.
+Parallelism that keeps the model identical at any thread count. Each batch
+of ``train_epoch`` runs in two parallel phases:
+
+1. Rows. The batch is cut into chunks whose size depends on the batch size
+   only (never on the thread count). Threads take whole chunks: gather the
+   rows, forward, loss, and the deltas of every layer (``delta @ W^T``), on
+   single-threaded BLAS. Rows are independent, so nothing is summed across
+   chunks.
+2. Parameters. The weight gradients ``A^T @ delta`` sum over the batch's
+   rows. They are cut into fixed blocks of rows of each weight matrix (a
+   function of the layer sizes only); a thread takes a block, computes it
+   with one GEMM over the whole batch, adds the L2 term and applies the
+   optimizer to that block while it is in cache. One more block does the
+   bias gradients (row sums in fixed row blocks) and their update.
+
+Every number is thus computed by the same operations in the same order
+whichever thread runs it, and there is no chunk gradient to add up.
 
 Workspace buffers are allocated once per fit (``fastmlp/_epoch.py``);
 nothing is allocated per step.
@@ -31,14 +40,16 @@ cnp.import_array()
 
 from ._blas cimport gemm
 from .activations cimport IDENTITY, bias_activation_forward_ptr
-from .dense cimport dense_backward_ptr, sum_rows_scratch_size
+from .dense cimport (dense_input_gradient_ptr,
+                     dense_weight_gradient_ptr, sum_rows_ptr, sum_rows_scratch_size)
 from .loss cimport sigmoid_binary_cross_entropy_ptr, softmax_cross_entropy_ptr
 from .optimizers cimport adam_step_ptr, sgd_step_ptr
 
 cdef enum:
-    # Parameter block of the fused reduce + optimizer pass; also the block of
-    # the L2 partial sums, added in block order.
-    PARAM_BLOCK = 4096
+    # Parameters per block of the weight-gradient + optimizer phase: a block's
+    # weights, gradient and two moments (4 x 64 KiB in float32) stay in L2
+    # between its GEMM and its update.
+    GRADIENT_BLOCK_PARAMS = 16384
     # Upper bound on the number of weight layers (a C array size below).
     MAX_LAYERS = 64
 
@@ -49,18 +60,32 @@ cdef enum Optimizer:
 
 def chunk_rows_for(Py_ssize_t batch_size):
     """Rows per chunk for this batch size: about 128 (measured faster than 64
-    on the tutorial network: fewer, larger GEMMs and fewer chunk gradients to
-    add), at least 2 chunks from 64 rows up so two threads share a batch, at
-    most 8, balanced. A function of the batch size only, never of the thread
-    count: that is what makes the result thread-count independent."""
+    on the tutorial network: fewer, larger GEMMs), at least 2 chunks from 64
+    rows up so two threads share a batch, at most 8, balanced. A function of
+    the batch size only, never of the thread count: that is what makes the
+    result thread-count independent."""
     cdef Py_ssize_t n_chunks = (batch_size + 127) // 128
     n_chunks = min(8, max(1 if batch_size < 64 else 2, n_chunks))
     return (batch_size + n_chunks - 1) // n_chunks
 
 
-def param_blocks_for(Py_ssize_t n_params):
-    """Number of fixed-size parameter blocks of the fused optimizer pass."""
-    return (n_params + PARAM_BLOCK - 1) // PARAM_BLOCK
+def gradient_blocks(layer_units):
+    """The fixed blocks of the parameter phase, as rows ``(layer, start, stop)``:
+    rows ``start:stop`` of layer ``layer``'s weight matrix, about
+    ``GRADIENT_BLOCK_PARAMS`` weights each, balanced within a layer; then one
+    row ``(n_layers, 0, 0)`` for all the biases. A function of the layer sizes
+    only (never of the thread count or batch size)."""
+    units = [int(u) for u in layer_units]
+    n_layers = len(units) - 1
+    blocks = []
+    for layer in range(n_layers):
+        n_in, n_out = units[layer], units[layer + 1]
+        n_blocks = max(1, min(n_in, -(-n_in * n_out // GRADIENT_BLOCK_PARAMS)))
+        rows = -(-n_in // n_blocks)
+        for start in range(0, n_in, rows):
+            blocks.append((layer, start, min(start + rows, n_in)))
+    blocks.append((n_layers, 0, 0))
+    return np.asarray(blocks, dtype=np.intp)
 
 
 cdef struct Net:
@@ -68,8 +93,8 @@ cdef struct Net:
     Py_ssize_t units[MAX_LAYERS + 1]
     Py_ssize_t coef_offset[MAX_LAYERS]
     Py_ssize_t intercept_offset[MAX_LAYERS]
-    Py_ssize_t out_offset[MAX_LAYERS]    # layer outputs inside a chunk's buffer
-    Py_ssize_t delta_offset[MAX_LAYERS]  # hidden deltas inside a chunk's buffer
+    Py_ssize_t out_offset[MAX_LAYERS]    # layer outputs inside a workspace buffer
+    Py_ssize_t delta_offset[MAX_LAYERS]  # hidden deltas inside a workspace buffer
     Py_ssize_t n_params
     Py_ssize_t n_coef_params
     int activation
@@ -77,125 +102,133 @@ cdef struct Net:
 
 
 cdef struct Buffers:
-    Py_ssize_t chunk_rows
-    Py_ssize_t x_stride        # elements of one chunk's gathered X
-    Py_ssize_t out_stride      # elements of one chunk's layer outputs
+    # One workspace holds ``rows`` rows: per layer, a (rows x units) block of
+    # outputs (and of deltas for hidden layers), one after the other.
+    Py_ssize_t rows
+    Py_ssize_t x_stride        # elements of one workspace's gathered X
+    Py_ssize_t out_stride      # elements of one workspace's layer outputs
     Py_ssize_t delta_stride
     Py_ssize_t target_stride
-    Py_ssize_t scratch_stride  # doubles of one chunk's reduction scratch
+    Py_ssize_t scratch_stride  # doubles of one workspace's reduction scratch
 
 
-cdef void _process_chunk(
+cdef struct OptimizerStep:
+    int kind          # ADAM or SGD
+    double step_size  # Adam's bias-corrected step, or SGD's learning rate
+    double beta_1
+    double beta_2
+    double epsilon
+    double momentum
+    bint nesterov
+
+
+cdef void _rows_forward_backward(
         const floating* X, Py_ssize_t n_features, const int* labels,
         const floating* targets, const floating* sample_weight, const Py_ssize_t* rows,
-        Py_ssize_t n_rows, const floating* params, floating* grads,
+        Py_ssize_t row0, Py_ssize_t n_rows, const floating* params,
         floating* x_buf, floating* out_buf, floating* delta_buf, int* label_buf,
-        floating* target_buf, floating* weight_buf, double* scratch,
-        double grad_scale, double* sample_loss, unsigned char* sample_correct,
+        floating* target_buf, floating* weight_buf, double grad_scale,
+        double* sample_loss, unsigned char* sample_correct,
         const Net* net) noexcept nogil:
-    """Forward, loss and backward of one chunk of rows into its own ``grads``."""
+    """Rows ``row0:row0 + n_rows`` of a workspace: gather them from X, forward,
+    loss, and every layer's delta. Writes nothing outside those rows."""
     cdef Py_ssize_t r, l, idx, L = net.n_layers
     cdef Py_ssize_t n_out = net.units[L]
+    cdef floating* x_rows = x_buf + row0 * n_features
+    cdef int* label_rows = label_buf + row0
+    cdef floating* target_rows = target_buf + row0 * n_out
+    cdef floating* weight_rows = weight_buf + row0
     cdef const floating* layer_in
     cdef floating* layer_out
     cdef floating* delta
     cdef floating* delta_below
-    cdef int act
-    # Gather the chunk's rows (and their targets and weights).
     for r in range(n_rows):
         idx = rows[r]
-        memcpy(x_buf + r * n_features, X + idx * n_features, n_features * sizeof(floating))
+        memcpy(x_rows + r * n_features, X + idx * n_features, n_features * sizeof(floating))
         if net.softmax_output:
-            label_buf[r] = labels[idx]
+            label_rows[r] = labels[idx]
         else:
-            memcpy(target_buf + r * n_out, targets + idx * n_out, n_out * sizeof(floating))
+            memcpy(target_rows + r * n_out, targets + idx * n_out, n_out * sizeof(floating))
         if sample_weight != NULL:
-            weight_buf[r] = sample_weight[idx]
-    # Forward.
-    layer_in = x_buf
+            weight_rows[r] = sample_weight[idx]
+    layer_in = x_rows
     for l in range(L):
-        layer_out = out_buf + net.out_offset[l]
-        act = IDENTITY if l == L - 1 else net.activation
+        layer_out = out_buf + net.out_offset[l] + row0 * net.units[l + 1]
         gemm(False, False, <int> n_rows, <int> net.units[l + 1], <int> net.units[l],
              <floating> 1, layer_in, <int> net.units[l], params + net.coef_offset[l],
              <int> net.units[l + 1], <floating> 0, layer_out, <int> net.units[l + 1])
         bias_activation_forward_ptr(layer_out, params + net.intercept_offset[l], n_rows,
-                                    net.units[l + 1], act, 1)
+                                    net.units[l + 1], IDENTITY if l == L - 1 else net.activation,
+                                    1)
         layer_in = layer_out
-    # Loss: the logits become the output delta.
-    delta = out_buf + net.out_offset[L - 1]
+    # The loss turns the logits into the output delta, in place.
+    delta = out_buf + net.out_offset[L - 1] + row0 * n_out
     if net.softmax_output:
-        softmax_cross_entropy_ptr(delta, label_buf,
-                                  weight_buf if sample_weight != NULL else NULL,
+        softmax_cross_entropy_ptr(delta, label_rows,
+                                  weight_rows if sample_weight != NULL else NULL,
                                   grad_scale, sample_loss, sample_correct, n_rows, n_out, 1)
     else:
-        sigmoid_binary_cross_entropy_ptr(delta, target_buf,
-                                         weight_buf if sample_weight != NULL else NULL,
+        sigmoid_binary_cross_entropy_ptr(delta, target_rows,
+                                         weight_rows if sample_weight != NULL else NULL,
                                          grad_scale, sample_loss, sample_correct, n_rows,
                                          n_out, 1)
-    # Backward, layer by layer, into this chunk's gradient buffer (no L2 here:
-    # it is added once, in the reduction).
-    for l in range(L - 1, -1, -1):
-        if l > 0:
-            layer_in = out_buf + net.out_offset[l - 1]
-            delta_below = delta_buf + net.delta_offset[l - 1]
-        else:
-            layer_in = x_buf
-            delta_below = NULL
-        dense_backward_ptr(layer_in, params + net.coef_offset[l], delta,
-                           grads + net.coef_offset[l], grads + net.intercept_offset[l],
-                           delta_below, <int> n_rows, <int> net.units[l],
-                           <int> net.units[l + 1], 0.0, net.activation, 1, scratch)
+    for l in range(L - 1, 0, -1):
+        delta_below = delta_buf + net.delta_offset[l - 1] + row0 * net.units[l]
+        dense_input_gradient_ptr(out_buf + net.out_offset[l - 1] + row0 * net.units[l],
+                                 params + net.coef_offset[l], delta, delta_below,
+                                 <int> n_rows, <int> net.units[l], <int> net.units[l + 1],
+                                 net.activation, 1)
         delta = delta_below
 
 
-cdef void _reduce_and_step(
-        floating* params, floating* chunk_grads, Py_ssize_t n_chunks,
-        const Net* net, double l2_scale, int optimizer, double step_size,
-        double beta_1, double beta_2, double epsilon, double momentum, bint nesterov,
-        floating* state_1, floating* state_2, double* l2_partials,
-        int n_threads) noexcept nogil:
-    """grad = sum of chunk gradients (chunk order) + l2_scale * w; then the
-    optimizer update. Also the sum of squared weights before the update, per
-    fixed block, for the loss's L2 term. Blocks are independent, and inside a
-    block each step is a tight loop the compiler can vectorise; the first
-    chunk's buffer serves as the accumulator."""
-    cdef Py_ssize_t n = net.n_params, n_coef = net.n_coef_params
-    cdef Py_ssize_t n_blocks = (n + PARAM_BLOCK - 1) // PARAM_BLOCK
-    cdef Py_ssize_t blk
-    for blk in prange(n_blocks, schedule="static", num_threads=n_threads,
-                      use_threads_if=n_threads > 1 and n_blocks > 8):
-        l2_partials[blk] = _step_block(
-            params, chunk_grads, n_chunks, n, n_coef, blk * PARAM_BLOCK,
-            min((blk + 1) * PARAM_BLOCK, n), <floating> l2_scale, optimizer,
-            <floating> step_size, <floating> beta_1, <floating> beta_2,
-            <floating> epsilon, <floating> momentum, nesterov, state_1, state_2)
+cdef inline const floating* _layer_input(const floating* x_buf, const floating* out_buf,
+                                         Py_ssize_t layer, const Net* net) noexcept nogil:
+    return x_buf if layer == 0 else out_buf + net.out_offset[layer - 1]
 
 
-cdef double _step_block(
-        floating* params, floating* chunk_grads, Py_ssize_t n_chunks, Py_ssize_t n,
-        Py_ssize_t n_coef, Py_ssize_t start, Py_ssize_t stop, floating l2_scale,
-        int optimizer, floating lr, floating b1, floating b2, floating eps,
-        floating mu, bint nesterov, floating* m_or_velocity,
-        floating* v) noexcept nogil:
-    # The update itself is the optimizers kernel, on this block, on this thread.
-    cdef Py_ssize_t i, c, coef_stop = min(stop, n_coef)
-    cdef floating* g = chunk_grads
-    cdef const floating* other
+cdef inline const floating* _layer_delta(const floating* out_buf, const floating* delta_buf,
+                                         Py_ssize_t layer, const Net* net) noexcept nogil:
+    if layer == net.n_layers - 1:
+        return out_buf + net.out_offset[layer]
+    return delta_buf + net.delta_offset[layer]
+
+
+cdef double _gradient_block_step(
+        const Py_ssize_t* block, Py_ssize_t n_rows, floating* params, floating* grads,
+        const floating* x_buf, const floating* out_buf, const floating* delta_buf,
+        double* scratch, const Net* net, double l2_scale, const OptimizerStep* opt,
+        floating* state_1, floating* state_2) noexcept nogil:
+    """One block of the parameter phase: its gradient over the batch's
+    ``n_rows`` rows, plus the L2 term, then the optimizer on it. Returns the
+    block's sum of squared weights before the update (for the loss)."""
+    cdef Py_ssize_t layer = block[0], row_start = block[1], row_stop = block[2]
+    cdef Py_ssize_t l, i, start, stop, n_out
     cdef double sum_sq = 0
-    for c in range(1, n_chunks):
-        other = chunk_grads + c * n
+    cdef floating scale = <floating> l2_scale
+    if layer < net.n_layers:
+        n_out = net.units[layer + 1]
+        start = net.coef_offset[layer] + row_start * n_out
+        stop = net.coef_offset[layer] + row_stop * n_out
+        dense_weight_gradient_ptr(_layer_input(x_buf, out_buf, layer, net) + row_start,
+                                  <int> net.units[layer],
+                                  _layer_delta(out_buf, delta_buf, layer, net),
+                                  grads + start, <int> n_rows,
+                                  <int> (row_stop - row_start), <int> n_out)
         for i in range(start, stop):
-            g[i] = g[i] + other[i]
-    for i in range(start, coef_stop):
-        sum_sq += <double> params[i] * params[i]
-        g[i] = g[i] + l2_scale * params[i]
-    if optimizer == ADAM:
-        adam_step_ptr(params + start, g + start, m_or_velocity + start, v + start,
-                      stop - start, lr, b1, b2, eps, 1)
+            sum_sq += <double> params[i] * params[i]
+            grads[i] = grads[i] + scale * params[i]
     else:
-        sgd_step_ptr(params + start, g + start, m_or_velocity + start, stop - start,
-                     lr, mu, nesterov, 1)
+        for l in range(net.n_layers):
+            sum_rows_ptr(_layer_delta(out_buf, delta_buf, l, net),
+                         grads + net.intercept_offset[l], n_rows, net.units[l + 1], 1,
+                         scratch)
+        start, stop = net.n_coef_params, net.n_params
+    if opt.kind == ADAM:
+        adam_step_ptr(params + start, grads + start, state_1 + start, state_2 + start,
+                      stop - start, opt.step_size, opt.beta_1, opt.beta_2, opt.epsilon, 1)
+    else:
+        sgd_step_ptr(params + start, grads + start, state_1 + start, stop - start,
+                     opt.step_size, opt.momentum, opt.nesterov, 1)
     return sum_sq
 
 
@@ -211,19 +244,15 @@ cdef double _run_epoch(
         const floating* X, Py_ssize_t n_features, const int* labels,
         const floating* targets, const floating* sample_weight,
         const Py_ssize_t* order, Py_ssize_t n_samples, Py_ssize_t batch_size,
-        floating* params, floating* chunk_grads, floating* state_1, floating* state_2,
-        floating* x_chunks, floating* out_chunks, floating* delta_chunks,
-        int* label_chunks, floating* target_chunks, floating* weight_chunks,
-        double* scratch_chunks, double* sample_loss, unsigned char* sample_correct,
-        double* l2_partials, const Net* net, const Buffers* buf, double alpha,
-        int optimizer, double learning_rate, double beta_1, double beta_2,
-        double epsilon, double momentum, bint nesterov, long* t,
-        int n_threads) noexcept nogil:
+        Py_ssize_t chunk_rows, floating* params, floating* grads, floating* state_1,
+        floating* state_2, floating* x_buf, floating* out_buf, floating* delta_buf,
+        int* label_buf, floating* target_buf, floating* weight_buf, double* scratch,
+        double* sample_loss, unsigned char* sample_correct, const Py_ssize_t* blocks,
+        Py_ssize_t n_blocks, double* l2_partials, const Net* net, double alpha,
+        OptimizerStep* opt, double learning_rate, long* t, int n_threads) noexcept nogil:
     """One epoch; returns the sum over batches of batch loss times batch size."""
-    cdef Py_ssize_t start, n_rows, n_chunks, c, c_start, c_rows, i
-    cdef Py_ssize_t chunk_rows = buf.chunk_rows
-    cdef double weight_sum, grad_scale, l2, batch_loss, step_size, total = 0
-    cdef Py_ssize_t n_blocks = (net.n_params + PARAM_BLOCK - 1) // PARAM_BLOCK
+    cdef Py_ssize_t start, n_rows, n_chunks, c, row0, c_rows, i, b
+    cdef double weight_sum, grad_scale, l2, batch_loss, total = 0
     start = 0
     while start < n_samples:
         n_rows = min(batch_size, n_samples - start)
@@ -237,44 +266,43 @@ cdef double _run_epoch(
         grad_scale = 1.0 / weight_sum
         for c in prange(n_chunks, schedule="static", num_threads=n_threads,
                         use_threads_if=n_threads > 1 and n_chunks > 1):
-            c_start = start + c * chunk_rows
-            c_rows = min(chunk_rows, start + n_rows - c_start)
-            _process_chunk(
-                X, n_features, labels, targets, sample_weight, order + c_start, c_rows,
-                params, chunk_grads + c * net.n_params,
-                x_chunks + c * buf.x_stride, out_chunks + c * buf.out_stride,
-                delta_chunks + c * buf.delta_stride, label_chunks + c * chunk_rows,
-                target_chunks + c * buf.target_stride, weight_chunks + c * chunk_rows,
-                scratch_chunks + c * buf.scratch_stride, grad_scale,
-                sample_loss + c_start, sample_correct + c_start, net)
+            row0 = c * chunk_rows
+            c_rows = min(chunk_rows, n_rows - row0)
+            _rows_forward_backward(
+                X, n_features, labels, targets, sample_weight, order + start + row0,
+                row0, c_rows, params, x_buf, out_buf, delta_buf, label_buf, target_buf,
+                weight_buf, grad_scale, sample_loss + start + row0,
+                sample_correct + start + row0, net)
         t[0] += 1
-        if optimizer == ADAM:
-            step_size = (learning_rate * sqrt(1 - beta_2 ** t[0])
-                         / (1 - beta_1 ** t[0]))
-        else:
-            step_size = learning_rate
-        _reduce_and_step(params, chunk_grads, n_chunks, net, alpha * grad_scale,
-                         optimizer, step_size, beta_1, beta_2, epsilon, momentum,
-                         nesterov, state_1, state_2, l2_partials, n_threads)
+        if opt.kind == ADAM:
+            opt.step_size = (learning_rate * sqrt(1 - opt.beta_2 ** t[0])
+                             / (1 - opt.beta_1 ** t[0]))
+        # Blocks differ in size (the bias block is tiny): threads take the
+        # next free one. Which thread runs a block does not change its bits.
+        for b in prange(n_blocks, schedule="dynamic", num_threads=n_threads,
+                        use_threads_if=n_threads > 1 and n_blocks > 1):
+            l2_partials[b] = _gradient_block_step(
+                blocks + 3 * b, n_rows, params, grads, x_buf, out_buf, delta_buf,
+                scratch, net, alpha * grad_scale, opt, state_1, state_2)
         l2 = _ordered_sum(l2_partials, n_blocks)
         batch_loss = (_ordered_sum(sample_loss + start, n_rows) + 0.5 * alpha * l2) / weight_sum
         total += batch_loss * n_rows
         start += n_rows
     return total
 
-
 cdef int _setup(
         Net* net, Buffers* buf, const Py_ssize_t[::1] layer_units, int activation,
-        bint softmax_output, Py_ssize_t chunk_rows, Py_ssize_t n_chunks,
+        bint softmax_output, Py_ssize_t rows, Py_ssize_t n_chunks,
         const floating[:, ::1] X, const int[::1] labels, const floating[:, ::1] targets,
         const floating[::1] sample_weight, floating[::1] params,
-        floating[:, ::1] chunk_grads, floating[:, ::1] x_chunks,
+        floating[:, ::1] x_chunks,
         floating[:, ::1] out_chunks, floating[:, ::1] delta_chunks,
         int[:, ::1] label_chunks, floating[:, ::1] target_chunks,
         floating[:, ::1] weight_chunks, double[:, ::1] scratch_chunks,
         double[::1] sample_loss, unsigned char[::1] sample_correct) except -1:
-    """Describe the network and the workspace for the pointer-level loops, and
-    check every size and index those loops rely on (they run unchecked)."""
+    """Describe the network and ``n_chunks`` workspaces of ``rows`` rows each
+    for the pointer-level loops, and check every size and index those loops
+    rely on (they run unchecked)."""
     cdef Py_ssize_t L = layer_units.shape[0] - 1, l, n_samples = X.shape[0]
     cdef Py_ssize_t offset = 0, out_total = 0, delta_total = 0, max_units = 0
     if L < 1 or L > MAX_LAYERS:
@@ -295,31 +323,31 @@ cdef int _setup(
         net.intercept_offset[l] = offset
         offset += layer_units[l + 1]
     net.n_params = offset
-    buf.chunk_rows = chunk_rows
+    buf.rows = rows
     for l in range(L):
-        net.out_offset[l] = out_total * chunk_rows
+        net.out_offset[l] = out_total * rows
         out_total += layer_units[l + 1]
     for l in range(L - 1):
-        net.delta_offset[l] = delta_total * chunk_rows
+        net.delta_offset[l] = delta_total * rows
         delta_total += layer_units[l + 1]
     buf.x_stride = x_chunks.shape[1]
     buf.out_stride = out_chunks.shape[1]
     buf.delta_stride = delta_chunks.shape[1]
     buf.target_stride = target_chunks.shape[1]
     buf.scratch_stride = scratch_chunks.shape[1]
-    if params.shape[0] != net.n_params or chunk_grads.shape[1] != net.n_params:
+    if params.shape[0] != net.n_params:
         raise ValueError("parameter buffers do not match the layer sizes")
-    if (chunk_grads.shape[0] < n_chunks or x_chunks.shape[0] < n_chunks
+    if (x_chunks.shape[0] < n_chunks
             or out_chunks.shape[0] < n_chunks or delta_chunks.shape[0] < n_chunks
             or label_chunks.shape[0] < n_chunks or target_chunks.shape[0] < n_chunks
             or weight_chunks.shape[0] < n_chunks or scratch_chunks.shape[0] < n_chunks
-            or buf.x_stride < chunk_rows * X.shape[1]
-            or buf.out_stride < chunk_rows * out_total
-            or buf.delta_stride < max(chunk_rows * delta_total, 1)
-            or label_chunks.shape[1] < chunk_rows
-            or weight_chunks.shape[1] < chunk_rows
-            or buf.target_stride < chunk_rows * layer_units[L]
-            or buf.scratch_stride < sum_rows_scratch_size(chunk_rows, max_units)):
+            or buf.x_stride < rows * X.shape[1]
+            or buf.out_stride < rows * out_total
+            or buf.delta_stride < max(rows * delta_total, 1)
+            or label_chunks.shape[1] < rows
+            or weight_chunks.shape[1] < rows
+            or buf.target_stride < rows * layer_units[L]
+            or buf.scratch_stride < sum_rows_scratch_size(rows, max_units)):
         raise ValueError("workspace buffers are too small for this batch size")
     if sample_loss.shape[0] < n_samples or sample_correct.shape[0] < n_samples:
         raise ValueError("sample_loss/sample_correct are shorter than X")
@@ -342,21 +370,22 @@ cdef int _setup(
 def train_epoch(
         const floating[:, ::1] X, const int[::1] labels, const floating[:, ::1] targets,
         const floating[::1] sample_weight, const Py_ssize_t[::1] order,
-        Py_ssize_t batch_size, floating[::1] params, floating[:, ::1] chunk_grads,
+        Py_ssize_t batch_size, floating[::1] params, floating[::1] grads,
         floating[::1] state_1, floating[::1] state_2,
-        floating[:, ::1] x_chunks, floating[:, ::1] out_chunks,
-        floating[:, ::1] delta_chunks, int[:, ::1] label_chunks,
-        floating[:, ::1] target_chunks, floating[:, ::1] weight_chunks,
-        double[:, ::1] scratch_chunks, double[::1] sample_loss,
-        unsigned char[::1] sample_correct, double[::1] l2_partials,
-        const Py_ssize_t[::1] layer_units, int activation, bint softmax_output,
-        double alpha, str optimizer, double learning_rate, double beta_1,
-        double beta_2, double epsilon, double momentum, bint nesterov, long t,
-        int n_threads):
+        floating[:, ::1] x_batch, floating[:, ::1] out_batch,
+        floating[:, ::1] delta_batch, int[:, ::1] label_batch,
+        floating[:, ::1] target_batch, floating[:, ::1] weight_batch,
+        double[:, ::1] scratch_batch, double[::1] sample_loss,
+        unsigned char[::1] sample_correct, const Py_ssize_t[::1] layer_units,
+        int activation, bint softmax_output, double alpha, str optimizer,
+        double learning_rate, double beta_1, double beta_2, double epsilon,
+        double momentum, bint nesterov, long t, int n_threads):
     """Run one training epoch in compiled code; see the module docstring.
 
-    The caller (``fastmlp._epoch.CompiledEpoch``) owns and sizes every buffer;
-    this wrapper checks the sizes and indices that the pointer-level loop
+    The caller (``fastmlp._epoch.CompiledEpoch``) owns and sizes every buffer:
+    one workspace (a single row of each ``*_batch`` array) of
+    ``min(batch_size, len(X))`` rows, and ``grads`` of the parameters' size.
+    This wrapper checks the sizes and indices that the pointer-level loop
     relies on, then releases the GIL for the whole epoch.
 
     Returns
@@ -368,25 +397,28 @@ def train_epoch(
     """
     cdef Net net
     cdef Buffers buf
+    cdef OptimizerStep opt
     cdef Py_ssize_t n_samples = X.shape[0], chunk_rows = chunk_rows_for(batch_size)
     cdef double total
     cdef long t_now = t
-    cdef int opt_code
     if optimizer == "adam":
-        opt_code = ADAM
+        opt.kind = ADAM
     elif optimizer == "sgd":
-        opt_code = SGD
+        opt.kind = SGD
     else:
         raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
-    _setup(&net, &buf, layer_units, activation, softmax_output, chunk_rows,
-           (min(batch_size, n_samples) + chunk_rows - 1) // chunk_rows, X, labels,
-           targets, sample_weight, params, chunk_grads, x_chunks, out_chunks,
-           delta_chunks, label_chunks, target_chunks, weight_chunks, scratch_chunks,
-           sample_loss, sample_correct)
-    if state_1.shape[0] != net.n_params or state_2.shape[0] != net.n_params:
-        raise ValueError("optimizer state does not match the layer sizes")
-    if l2_partials.shape[0] < param_blocks_for(net.n_params):
-        raise ValueError("l2_partials is too short")
+    opt.step_size = learning_rate
+    opt.beta_1, opt.beta_2, opt.epsilon = beta_1, beta_2, epsilon
+    opt.momentum, opt.nesterov = momentum, nesterov
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    _setup(&net, &buf, layer_units, activation, softmax_output,
+           max(1, min(batch_size, n_samples)), 1, X, labels, targets, sample_weight,
+           params, x_batch, out_batch, delta_batch, label_batch, target_batch,
+           weight_batch, scratch_batch, sample_loss, sample_correct)
+    if (grads.shape[0] != net.n_params or state_1.shape[0] != net.n_params
+            or state_2.shape[0] != net.n_params):
+        raise ValueError("gradient or optimizer state does not match the layer sizes")
     if order.shape[0] != n_samples:
         raise ValueError(f"order has {order.shape[0]} entries, X has {n_samples} rows")
     if n_samples == 0:
@@ -394,17 +426,19 @@ def train_epoch(
     order_arr = np.asarray(order)
     if order_arr.min() < 0 or order_arr.max() >= n_samples:
         raise ValueError("order holds indices outside X")
+    cdef const Py_ssize_t[:, ::1] blocks = gradient_blocks(layer_units)
+    cdef double[::1] l2_partials = np.empty(blocks.shape[0], dtype=np.float64)
     with nogil:
         total = _run_epoch(
             &X[0, 0], X.shape[1], &labels[0] if softmax_output else NULL,
             NULL if softmax_output else &targets[0, 0],
             NULL if sample_weight is None else &sample_weight[0], &order[0], n_samples,
-            batch_size, &params[0], &chunk_grads[0, 0], &state_1[0], &state_2[0],
-            &x_chunks[0, 0], &out_chunks[0, 0], &delta_chunks[0, 0],
-            &label_chunks[0, 0], &target_chunks[0, 0], &weight_chunks[0, 0],
-            &scratch_chunks[0, 0], &sample_loss[0], &sample_correct[0],
-            &l2_partials[0], &net, &buf, alpha, opt_code, learning_rate, beta_1,
-            beta_2, epsilon, momentum, nesterov, &t_now, max(n_threads, 1))
+            batch_size, chunk_rows, &params[0], &grads[0], &state_1[0], &state_2[0],
+            &x_batch[0, 0], &out_batch[0, 0], &delta_batch[0, 0], &label_batch[0, 0],
+            &target_batch[0, 0], &weight_batch[0, 0], &scratch_batch[0, 0],
+            &sample_loss[0], &sample_correct[0], &blocks[0, 0], blocks.shape[0],
+            &l2_partials[0], &net, alpha, &opt, learning_rate, &t_now,
+            max(n_threads, 1))
     return total, t_now
 
 
@@ -515,6 +549,29 @@ def full_batch_slots():
     return N_SLOTS
 
 
+cdef void _process_chunk(
+        const floating* X, Py_ssize_t n_features, const int* labels,
+        const floating* targets, const floating* sample_weight, const Py_ssize_t* rows,
+        Py_ssize_t n_rows, const floating* params, floating* grads,
+        floating* x_buf, floating* out_buf, floating* delta_buf, int* label_buf,
+        floating* target_buf, floating* weight_buf, double* scratch,
+        double grad_scale, double* sample_loss, unsigned char* sample_correct,
+        const Net* net) noexcept nogil:
+    """Loss and whole gradient (no L2) of one chunk of rows, into ``grads``."""
+    cdef Py_ssize_t l
+    _rows_forward_backward(X, n_features, labels, targets, sample_weight, rows, 0,
+                           n_rows, params, x_buf, out_buf, delta_buf, label_buf,
+                           target_buf, weight_buf, grad_scale, sample_loss,
+                           sample_correct, net)
+    for l in range(net.n_layers):
+        dense_weight_gradient_ptr(_layer_input(x_buf, out_buf, l, net), <int> net.units[l],
+                                  _layer_delta(out_buf, delta_buf, l, net),
+                                  grads + net.coef_offset[l], <int> n_rows,
+                                  <int> net.units[l], <int> net.units[l + 1])
+        sum_rows_ptr(_layer_delta(out_buf, delta_buf, l, net),
+                     grads + net.intercept_offset[l], n_rows, net.units[l + 1], 1, scratch)
+
+
 cdef void _slot_pass(
         Py_ssize_t slot, Py_ssize_t n_chunks, const floating* X, Py_ssize_t n_features,
         const int* labels, const floating* targets, const floating* sample_weight,
@@ -529,14 +586,14 @@ cdef void _slot_pass(
     cdef floating* tmp = slot_grads + (N_SLOTS + slot) * n
     cdef bint first = True
     while c < n_chunks:
-        start = c * buf.chunk_rows
-        n_rows = min(buf.chunk_rows, n_samples - start)
+        start = c * buf.rows
+        n_rows = min(buf.rows, n_samples - start)
         _process_chunk(
             X, n_features, labels, targets, sample_weight, rows + start, n_rows,
             params, acc if first else tmp, x_chunks + slot * buf.x_stride,
             out_chunks + slot * buf.out_stride, delta_chunks + slot * buf.delta_stride,
-            label_chunks + slot * buf.chunk_rows, target_chunks + slot * buf.target_stride,
-            weight_chunks + slot * buf.chunk_rows, scratch_chunks + slot * buf.scratch_stride,
+            label_chunks + slot * buf.rows, target_chunks + slot * buf.target_stride,
+            weight_chunks + slot * buf.rows, scratch_chunks + slot * buf.scratch_stride,
             grad_scale, sample_loss + start, sample_correct + start, net)
         if not first:
             for i in range(n):
@@ -577,10 +634,11 @@ def loss_gradient(
     cdef double weight_sum, grad_scale, l2 = 0, loss
     cdef double g
     _setup(&net, &buf, layer_units, activation, softmax_output, chunk_rows, N_SLOTS,
-           X, labels, targets, sample_weight, params, slot_grads, x_chunks, out_chunks,
+           X, labels, targets, sample_weight, params, x_chunks, out_chunks,
            delta_chunks, label_chunks, target_chunks, weight_chunks, scratch_chunks,
            sample_loss, sample_correct)
-    if slot_grads.shape[0] < 2 * N_SLOTS or grads.shape[0] != net.n_params:
+    if (slot_grads.shape[0] < 2 * N_SLOTS or slot_grads.shape[1] != net.n_params
+            or grads.shape[0] != net.n_params):
         raise ValueError("gradient buffers do not match the layer sizes")
     if rows.shape[0] != n_samples or (n_samples and (rows[0] != 0
                                                      or rows[n_samples - 1] != n_samples - 1)):

@@ -9,6 +9,7 @@ from fastmlp import _compiled_ops, _numpy_ops
 from fastmlp._epoch import CompiledEpoch, python_epoch
 from fastmlp._network import LOGISTIC, SOFTMAX, Network, predict_logits
 from fastmlp._optimizers import SGD, Adam
+from fastmlp_ext.training import gradient_blocks
 
 
 def make_problem(out_activation, n=700, n_features=20, n_outputs=5, seed=0,
@@ -57,15 +58,63 @@ def test_compiled_epoch_equals_python_epoch(out_activation, activation, optimize
     assert correct_c == correct_py
 
 
+def test_gradient_blocks_tile_every_weight_matrix_once():
+    units = [784, 128, 64, 10]
+    blocks = gradient_blocks(units)
+    # The tutorial's first layer (100,352 weights) is cut into 7 blocks of 112
+    # rows; the small layers are one block each; the biases come last.
+    assert [tuple(b) for b in blocks] == (
+        [(0, r, r + 112) for r in range(0, 784, 112)] + [(1, 0, 128), (2, 0, 64), (3, 0, 0)]
+    )
+    for units in ([3, 2], [1000, 1000, 1], [17, 40000, 3]):
+        blocks = gradient_blocks(units)
+        assert tuple(blocks[-1]) == (len(units) - 1, 0, 0)
+        for layer in range(len(units) - 1):
+            rows = blocks[blocks[:, 0] == layer][:, 1:]
+            assert rows[0, 0] == 0 and rows[-1, 1] == units[layer]
+            assert_array_equal(rows[1:, 0], rows[:-1, 1])
+            assert (rows[:, 1] > rows[:, 0]).all()
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "nesterov"])
+@pytest.mark.parametrize("out_activation", [SOFTMAX, LOGISTIC])
+def test_compiled_epoch_equals_python_epoch_across_gradient_blocks(optimizer,
+                                                                   out_activation):
+    # A first layer of 700 x 48 weights spans 3 gradient blocks; batch 100
+    # leaves a short last batch.
+    X, target, sample_weight = make_problem(out_activation, n=450, n_features=700)
+    assert (gradient_blocks([700, 48, 5])[:, 0] == 0).sum() == 3
+    order = np.random.default_rng(1).permutation(len(X))
+    results = []
+    for runner in ("python", "compiled"):
+        net = Network([700, 48, 5], "relu", out_activation, np.float64,
+                      ops=_numpy_ops if runner == "python" else _compiled_ops)
+        net.initialize(np.random.RandomState(0))
+        opt = make_optimizer(optimizer, net.params.size, np.float64)
+        for _ in range(2):
+            if runner == "python":
+                loss_sum, correct = python_epoch(net, opt, X, target, sample_weight, order,
+                                                 100, 0.01, 1)
+            else:
+                loss_sum, correct = CompiledEpoch(net, 100, len(X))(
+                    opt, X, target, sample_weight, order, 0.01, 2)
+        results.append((net.params.copy(), loss_sum, correct))
+    (p_py, loss_py, correct_py), (p_c, loss_c, correct_c) = results
+    assert_allclose(p_c, p_py, rtol=1e-9, atol=1e-12)
+    assert loss_c == pytest.approx(loss_py, rel=1e-10)
+    assert correct_c == correct_py
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("batch_size", [32, 200, 256, 1000])
 def test_compiled_epoch_is_bit_identical_at_any_thread_count(dtype, batch_size):
-    X, target, _ = make_problem(SOFTMAX, n=2100, n_features=50, n_outputs=10,
+    # 400 x 64 weights in the first layer: 2 gradient blocks.
+    X, target, _ = make_problem(SOFTMAX, n=2100, n_features=400, n_outputs=10,
                                 dtype=dtype)
     order = np.random.default_rng(2).permutation(len(X))
     params = []
     for n_threads in (1, 2, 3):
-        net = Network([50, 64, 32, 10], "relu", SOFTMAX, dtype)
+        net = Network([400, 64, 32, 10], "relu", SOFTMAX, dtype)
         net.initialize(np.random.RandomState(0))
         opt = Adam(net.params.size, dtype, 1e-3)
         epoch = CompiledEpoch(net, batch_size, len(X))

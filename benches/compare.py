@@ -1,15 +1,17 @@
 """fastmlp against its peers, side by side in ONE process.
 
-    python benches/compare.py [--rounds 3] [--epochs 4] [--batch-size 256] [--torch]
+    python benches/compare.py [--rounds 5] [--epochs 4] [--batch-size 256] [--torch]
 
 For the tutorial network (784-128-64-10 ReLU, Adam 1e-3) on 48,000 MNIST
 images (random data of that shape without $FASTMLP_DATA), it prints:
 
 * seconds per training epoch, steady state: (fit of 1+E epochs - fit of 1
-  epoch) / E, median of ``--rounds``, so data validation and set-up are not
-  counted for any system; fastmlp, scikit-learn (float32, float64), a PyTorch
-  eager loop (when installed: ``pip install torch==2.13.0``) and a plain
-  NumPy implementation, with each one's time relative to fastmlp float32;
+  epoch) / E, so data validation and set-up are not counted for any system
+  (PyTorch: E epochs after a warm-up epoch); fastmlp, scikit-learn (float32,
+  float64), a PyTorch eager loop (when installed: ``pip install
+  torch==2.13.0``) and a plain NumPy implementation. ``--rounds`` rounds go
+  round-robin over the systems; the best and the median round of each, and
+  each one's time relative to fastmlp float32;
 * fastmlp's achieved GFLOP/s against the single-thread sgemm rate measured
   here on the batch's largest product;
 * prediction throughput on the 10,000 test images and one-image latency.
@@ -48,46 +50,52 @@ def flops_per_epoch(n_samples, units=(784, 128, 64, 10)):
     return per_sample * n_samples
 
 
-def steady_epoch_seconds(make, X, y, epochs, rounds):
-    """(fit(1 + epochs) - fit(1)) / epochs, median over rounds."""
-    results = []
+def steady_epoch_seconds(make, X, y, epochs):
+    """(fit(1 + epochs) - fit(1)) / epochs: one round's seconds per epoch."""
+    times = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for _ in range(rounds):
-            times = []
-            for n_epochs in (1, 1 + epochs):
-                model = make(n_epochs)
-                start = time.perf_counter()
-                model.fit(X, y)
-                times.append(time.perf_counter() - start)
-            results.append((times[1] - times[0]) / epochs)
-    return statistics.median(results)
-
-
-def torch_epoch_seconds(X, y, epochs, rounds, batch_size):
-    import torch
-
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(
-        torch.nn.Linear(784, 128), torch.nn.ReLU(), torch.nn.Linear(128, 64),
-        torch.nn.ReLU(), torch.nn.Linear(64, 10),
-    )
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    X_t, y_t = torch.from_numpy(X), torch.from_numpy(y.astype(np.int64))
-    times = []
-    for epoch in range(1 + epochs * rounds):
-        start = time.perf_counter()
-        order = torch.randperm(len(X_t))
-        for i in range(0, len(X_t), batch_size):
-            idx = order[i : i + batch_size]
-            optimizer.zero_grad()
-            loss = loss_fn(model(X_t[idx]), y_t[idx])
-            loss.backward()
-            optimizer.step()
-        if epoch:  # the first epoch is the warm-up
+        for n_epochs in (1, 1 + epochs):
+            model = make(n_epochs)
+            start = time.perf_counter()
+            model.fit(X, y)
             times.append(time.perf_counter() - start)
-    return statistics.median(times), model
+    return (times[1] - times[0]) / epochs
+
+
+class TorchLoop:
+    """The PyTorch reference: eager nn.Sequential + Adam, shuffled each epoch.
+    One model, warmed up by one epoch; each call times ``epochs`` more."""
+
+    def __init__(self, X, y, batch_size):
+        import torch
+
+        self.torch = torch
+        torch.manual_seed(0)
+        self.model = torch.nn.Sequential(
+            torch.nn.Linear(784, 128), torch.nn.ReLU(), torch.nn.Linear(128, 64),
+            torch.nn.ReLU(), torch.nn.Linear(64, 10),
+        )
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        self.loss_fn = torch.nn.CrossEntropyLoss()
+        self.X, self.y = torch.from_numpy(X), torch.from_numpy(y.astype(np.int64))
+        self.batch_size = batch_size
+        self._epoch()
+
+    def _epoch(self):
+        order = self.torch.randperm(len(self.X))
+        for i in range(0, len(self.X), self.batch_size):
+            idx = order[i : i + self.batch_size]
+            self.optimizer.zero_grad()
+            loss = self.loss_fn(self.model(self.X[idx]), self.y[idx])
+            loss.backward()
+            self.optimizer.step()
+
+    def epoch_seconds(self, epochs):
+        start = time.perf_counter()
+        for _ in range(epochs):
+            self._epoch()
+        return (time.perf_counter() - start) / epochs
 
 
 def predict_figures(predict, X_test):
@@ -126,7 +134,7 @@ def sgemm_rate(batch_size):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=4, help="timed epochs per fit")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--torch", action="store_true", help="fail if PyTorch is missing")
@@ -146,40 +154,52 @@ def main():
     common = dict(hidden_layer_sizes=HIDDEN, batch_size=args.batch_size, alpha=0.0,
                   learning_rate_init=1e-3, random_state=0, tol=0.0,
                   n_iter_no_change=10**6)
-    rows, models = [], {}
+    systems = {}
     for dtype in (np.float32, np.float64):
         Xd = X.astype(dtype)
-        name = f"fastmlp {np.dtype(dtype).name}"
-        rows.append((name, steady_epoch_seconds(
-            lambda e: fastmlp.MLPClassifier(max_iter=e, dtype=dtype, **common),
-            Xd, y, args.epochs, args.rounds)))
-        name = f"scikit-learn {np.dtype(dtype).name}"
-        rows.append((name, steady_epoch_seconds(
-            lambda e: SklearnMLP(max_iter=e, **common), Xd, y, args.epochs, args.rounds)))
-    rows.append(("NumPy reference loop float32", steady_epoch_seconds(
+        systems[f"fastmlp {np.dtype(dtype).name}"] = (
+            lambda Xd=Xd, dtype=dtype: steady_epoch_seconds(
+                lambda e: fastmlp.MLPClassifier(max_iter=e, dtype=dtype, **common),
+                Xd, y, args.epochs))
+        systems[f"scikit-learn {np.dtype(dtype).name}"] = (
+            lambda Xd=Xd: steady_epoch_seconds(
+                lambda e: SklearnMLP(max_iter=e, **common), Xd, y, args.epochs))
+    systems["NumPy reference loop float32"] = lambda: steady_epoch_seconds(
         lambda e: NumpyMLP(HIDDEN, epochs=e, batch_size=args.batch_size), X, y,
-        args.epochs, args.rounds)))
+        args.epochs)
     try:
-        seconds, torch_model = torch_epoch_seconds(X, y, args.epochs, args.rounds,
-                                                   args.batch_size)
         import torch
 
-        rows.append((f"PyTorch {torch.__version__} eager ({torch.get_num_threads()} thr)",
-                     seconds))
+        torch_loop = TorchLoop(X, y, args.batch_size)
+        systems[f"PyTorch {torch.__version__} eager ({torch.get_num_threads()} thr)"] = (
+            lambda: torch_loop.epoch_seconds(args.epochs))
     except ImportError:
         if args.torch:
             raise
-        torch_model = None
+        torch_loop = None
         print("PyTorch not installed: skipped (pip install torch==2.13.0)")
 
-    reference = rows[0][1]
-    print(f"\ntraining, seconds per epoch (steady state, median of {args.rounds})")
-    print(f"{'system':<40} {'s/epoch':>8} {'vs fastmlp f32':>15}")
-    for name, seconds in rows:
-        print(f"{name:<40} {seconds:>8.3f} {seconds / reference:>14.2f}x")
+    # Rounds go round-robin over the systems, so that a burst of load from
+    # the machine's other tenants hits one round of everyone rather than
+    # every round of one system.
+    times = {name: [] for name in systems}
+    for _ in range(args.rounds):
+        for name, measure in systems.items():
+            times[name].append(measure())
+    best = {name: min(values) for name, values in times.items()}
+    median = {name: statistics.median(values) for name, values in times.items()}
+    reference = "fastmlp float32"
+    print(f"\ntraining, seconds per epoch over {args.rounds} interleaved rounds "
+          f"(best is the least disturbed; ratios to fastmlp float32)")
+    print(f"{'system':<36} {'best':>7} {'ratio':>7} {'median':>8} {'ratio':>7}")
+    for name in systems:
+        print(f"{name:<36} {best[name]:>7.3f} {best[name] / best[reference]:>6.2f}x "
+              f"{median[name]:>8.3f} {median[name] / median[reference]:>6.2f}x")
+    models = {}
     single, default = sgemm_rate(args.batch_size)
     gflop = flops_per_epoch(len(X)) / 1e9
-    print(f"\nfastmlp float32: {gflop:.1f} GFLOP per epoch -> {gflop / reference:.0f} GFLOP/s; "
+    print(f"\nfastmlp float32: {gflop:.1f} GFLOP per epoch -> "
+          f"{gflop / best[reference]:.0f} GFLOP/s (best round); "
           f"sgemm ({args.batch_size}x784 @ 784x128) measured now: {single:.0f} GFLOP/s "
           f"on 1 thread, {default:.0f} GFLOP/s with BLAS's default threads")
 
@@ -191,8 +211,8 @@ def main():
     predictors = {name: model.predict for name, model in models.items()}
     numpy_model = NumpyMLP(HIDDEN, epochs=1, batch_size=args.batch_size).fit(*small)
     predictors["NumPy reference float32"] = numpy_model.predict
-    if torch_model is not None:
-        import torch
+    if torch_loop is not None:
+        torch_model = torch_loop.model
 
         def torch_predict(batch):
             with torch.inference_mode():

@@ -123,8 +123,12 @@ def _extensions():
     # and elementwise loops: -fno-math-errno (sqrt need not set errno) and
     # -fno-trapping-math (we never enable floating-point traps). NaN and inf
     # are computed and compared exactly as without them.
+    # -ffp-contract=off: never fuse a multiply and an add into an FMA, which
+    # rounds once instead of twice; the instruction-set variants of
+    # _simd.h must round exactly as the baseline build does.
     compile_args = (
-        ["-O3", "-fno-math-errno", "-fno-trapping-math"] if sys.platform != "win32" else []
+        ["-O3", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off"]
+        if sys.platform != "win32" else []
     )
     extensions = [
         Extension(
@@ -133,6 +137,7 @@ def _extensions():
             include_dirs=[numpy.get_include()],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
             extra_compile_args=compile_args,
+            depends=[os.path.join("fastmlp_ext", "_simd.h")],
         )
         for name in KERNEL_MODULES
     ]

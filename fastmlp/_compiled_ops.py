@@ -4,7 +4,7 @@ from fastmlp_ext._parallel import openmp_enabled, openmp_max_threads, openmp_num
 from fastmlp_ext.activations import activation_backward, bias_activation_forward
 from fastmlp_ext.dense import dense_backward, dense_forward, sum_rows
 from fastmlp_ext.loss import sigmoid_binary_cross_entropy, softmax, softmax_cross_entropy
-from fastmlp_ext.optimizers import adam_step, sgd_step
+from fastmlp_ext.optimizers import adam_step, l2_penalty, sgd_step
 
 __all__ = [
     "activation_backward",
@@ -12,6 +12,7 @@ __all__ = [
     "bias_activation_forward",
     "dense_backward",
     "dense_forward",
+    "l2_penalty",
     "openmp_enabled",
     "openmp_max_threads",
     "openmp_num_procs",

@@ -128,6 +128,13 @@ def adam_step(params, grads, first_moment, second_moment, step_size, beta_1, bet
     params -= step_size * first_moment / (np.sqrt(second_moment) + epsilon)
 
 
+def l2_penalty(params, grads, scale):
+    """``grads += scale * params`` in place; returns ``sum(params**2)``."""
+    sum_sq = float(np.sum(params.astype(np.float64) ** 2))
+    grads += params.dtype.type(scale) * params
+    return sum_sq
+
+
 def _flush_denormals(values):
     if values.dtype == np.float32:
         values[np.abs(values) < np.finfo(np.float32).tiny] = 0

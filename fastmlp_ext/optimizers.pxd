@@ -8,3 +8,6 @@ cdef void adam_step_ptr(
 cdef void sgd_step_ptr(
     floating* params, const floating* grads, floating* velocity, Py_ssize_t n,
     double learning_rate, double momentum, bint nesterov, int n_threads) noexcept nogil
+
+cdef double l2_penalty_ptr(const floating* params, floating* grads, Py_ssize_t n,
+                           double scale) noexcept nogil

@@ -43,7 +43,7 @@ from .activations cimport IDENTITY, bias_activation_forward_ptr
 from .dense cimport (dense_input_gradient_ptr,
                      dense_weight_gradient_ptr, sum_rows_ptr, sum_rows_scratch_size)
 from .loss cimport sigmoid_binary_cross_entropy_ptr, softmax_cross_entropy_ptr
-from .optimizers cimport adam_step_ptr, sgd_step_ptr
+from .optimizers cimport adam_step_ptr, l2_penalty_ptr, sgd_step_ptr
 
 cdef enum:
     # Parameters per block of the weight-gradient + optimizer phase: a block's
@@ -202,9 +202,8 @@ cdef double _gradient_block_step(
     ``n_rows`` rows, plus the L2 term, then the optimizer on it. Returns the
     block's sum of squared weights before the update (for the loss)."""
     cdef Py_ssize_t layer = block[0], row_start = block[1], row_stop = block[2]
-    cdef Py_ssize_t l, i, start, stop, n_out
+    cdef Py_ssize_t l, start, stop, n_out
     cdef double sum_sq = 0
-    cdef floating scale = <floating> l2_scale
     if layer < net.n_layers:
         n_out = net.units[layer + 1]
         start = net.coef_offset[layer] + row_start * n_out
@@ -214,9 +213,7 @@ cdef double _gradient_block_step(
                                   _layer_delta(out_buf, delta_buf, layer, net),
                                   grads + start, <int> n_rows,
                                   <int> (row_stop - row_start), <int> n_out)
-        for i in range(start, stop):
-            sum_sq += <double> params[i] * params[i]
-            grads[i] = grads[i] + scale * params[i]
+        sum_sq = l2_penalty_ptr(params + start, grads + start, stop - start, l2_scale)
     else:
         for l in range(net.n_layers):
             sum_rows_ptr(_layer_delta(out_buf, delta_buf, l, net),

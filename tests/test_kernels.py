@@ -9,6 +9,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from fastmlp import _compiled_ops as C
 from fastmlp import _numpy_ops as N
 from fastmlp_ext._blas import gemm_rowmajor
+from fastmlp_ext.optimizers import available_simd_levels, select_simd_level, simd_level
 
 from _testutils import ATOL, DTYPES, RTOL
 
@@ -263,3 +264,59 @@ def test_float32_moments_below_the_smallest_normal_are_stored_as_zero(ops):
     velocity = np.array([tiny, 1e-3, 0], np.float32)
     ops.sgd_step(params, grads, velocity, 0.1, 0.9, False)
     assert velocity[0] == 0 and velocity[1] > 0
+
+
+def _optimizer_inputs(dtype, n, seed):
+    rng = np.random.default_rng(seed)
+    grads = rng.standard_normal(n).astype(dtype)
+    grads[::7] = 0  # units that never fire: moments decay towards the flush
+    params = rng.standard_normal(n).astype(dtype)
+    m = (rng.standard_normal(n) * 1e-3).astype(dtype)
+    v = (rng.random(n) * 1e-4).astype(dtype)
+    tiny = np.finfo(dtype).tiny
+    m[1::7], v[1::7] = 1.05 * tiny, 1.05 * tiny  # one more step makes them denormal
+    return params, grads, m, v
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 15, 4096 + 37, 70001])
+def test_every_simd_level_gives_the_baseline_bits(dtype, n):
+    # _simd.h builds the Adam and L2 loops for several instruction sets; the
+    # model must not depend on which one the CPU picks.
+    results = {}
+    previous = simd_level()
+    try:
+        for level in available_simd_levels():
+            select_simd_level(level)
+            params, grads, m, v = _optimizer_inputs(dtype, n, seed=n)
+            sum_sq = C.l2_penalty(params, grads, 1e-3)
+            for _ in range(3):
+                C.adam_step(params, grads, m, v, 1e-3, 0.9, 0.999, 1e-8, 2)
+            results[level] = (sum_sq, params, m, v, grads)
+    finally:
+        select_simd_level(previous)
+    baseline = results["baseline"]
+    for level, got in results.items():
+        assert got[0] == baseline[0], level
+        for a, b in zip(got[1:], baseline[1:]):
+            assert_array_equal(a, b, err_msg=level)
+
+
+def test_select_simd_level_rejects_unknown_levels():
+    with pytest.raises(ValueError, match="simd level"):
+        select_simd_level("avx1024")
+    assert simd_level() in available_simd_levels()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [0, 3, 8, 1001])
+def test_l2_penalty_matches_numpy(dtype, n, rng):
+    params = rng.standard_normal(n).astype(dtype)
+    grads = rng.standard_normal(n).astype(dtype)
+    results = []
+    for ops in (N, C):
+        g = grads.copy()
+        results.append((ops.l2_penalty(params, g, 0.25), g))
+    (want_sum, want_g), (got_sum, got_g) = results
+    assert got_sum == pytest.approx(want_sum, rel=1e-13)
+    assert_array_equal(got_g, want_g)  # one multiply and one add per element

@@ -644,24 +644,26 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     def _validated_logits(self, X):
         check_is_fitted(self, "coefs_")
         dtype = self.coefs_[0].dtype
-        if not self._is_plain_valid_array(X):
-            X = validate_data(self, X, accept_sparse="csr", dtype=dtype, order="C",
-                              reset=False)
-        elif X.dtype != dtype:
-            X = X.astype(dtype)
-        # The elementwise passes stay on this thread: at predict time the GEMMs
-        # run on BLAS's own threads, and OpenMP workers spinning beside them
-        # on the same cores were measured to slow predict 5-fold.
+        n_threads = effective_n_threads(self.n_threads)
+        if self._is_plain_array(X):
+            # inf/NaN are looked for inside the compiled pass; if there are
+            # any, validate_data below raises scikit-learn's error.
+            logits = predict_logits(self.coefs_, self.intercepts_, self.activation,
+                                    X if X.dtype == dtype else X.astype(dtype),
+                                    _compiled_ops, n_threads=n_threads, check_finite=True)
+            if logits is not None:
+                return logits
+        X = validate_data(self, X, accept_sparse="csr", dtype=dtype, order="C", reset=False)
         return predict_logits(self.coefs_, self.intercepts_, self.activation, X,
-                              _compiled_ops, n_threads=1)
+                              _compiled_ops, n_threads=n_threads)
 
-    def _is_plain_valid_array(self, X):
-        """True for the common case that needs none of validate_data's work: a
-        C-contiguous 2-D float ndarray with the fitted feature count, all
-        finite, for a model fitted without feature names. Skipping
-        validate_data there keeps one-sample predictions in microseconds;
-        anything else goes through it, for scikit-learn's exact checks and
-        error messages."""
+    def _is_plain_array(self, X):
+        """True for the common case that needs none of validate_data's work
+        but the finite check: a C-contiguous 2-D float ndarray with the
+        fitted feature count, for a model fitted without feature names.
+        Skipping validate_data there keeps one-sample predictions in
+        microseconds; anything else goes through it, for scikit-learn's exact
+        checks and error messages."""
         return (
             type(X) is np.ndarray
             and X.ndim == 2
@@ -670,7 +672,6 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             and 0 < X.shape[0]
             and X.shape[1] == self.n_features_in_
             and not hasattr(self, "feature_names_in_")
-            and bool(np.isfinite(X).all())
         )
 
     def predict(self, X):

@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from fastmlp import _compiled_ops
+from fastmlp._threads import single_threaded_blas
 from fastmlp_ext.activations import activation_code
 from fastmlp_ext.training import forward_logits
 
@@ -212,17 +213,28 @@ class Network:
 
 
 def predict_logits(coefs, intercepts, activation, X, ops=_compiled_ops, n_threads=1,
-                   block_rows=4096):
+                   block_rows=1024, check_finite=False):
     """Logits of ``X`` through the layers ``coefs``/``intercepts``.
 
     Works block by block over the rows, so memory stays bounded whatever the
     number of samples. ``X`` must be C-contiguous (or CSR) and of the
-    coefficients' dtype.
+    coefficients' dtype. With ``n_threads`` > 1 and more than one block,
+    threads take whole blocks on single-threaded BLAS (BLAS's own threads
+    beside them would fight for the same cores); a smaller X runs on this
+    thread, its GEMMs on BLAS as it is set, which keeps one-row latency at
+    microseconds. With ``check_finite``, returns None if X holds inf or NaN.
     """
     if ops is _compiled_ops and not sp.issparse(X):
-        # The whole forward pass in one compiled call (microseconds for a row).
-        return forward_logits(X, list(coefs), list(intercepts), activation_code(activation),
-                              block_rows)
+        # The whole forward pass in one compiled call.
+        code = activation_code(activation)
+        if n_threads > 1 and X.shape[0] > block_rows:
+            with single_threaded_blas():
+                return forward_logits(X, list(coefs), list(intercepts), code, block_rows,
+                                      n_threads, check_finite)
+        return forward_logits(X, list(coefs), list(intercepts), code, block_rows, 1,
+                              check_finite)
+    if check_finite and not (sp.issparse(X) or np.isfinite(X).all()):
+        return None
     n = X.shape[0]
     dtype = coefs[0].dtype
     out = np.empty((n, coefs[-1].shape[1]), dtype=dtype)

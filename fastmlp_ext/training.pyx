@@ -28,7 +28,7 @@ nothing is allocated per step.
 """
 
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.math cimport sqrt
 from libc.string cimport memcpy
 
@@ -440,18 +440,43 @@ def train_epoch(
 
 
 # ----------------------------------------------------------------- predict
+cdef inline bint _all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
+    # x - x is 0 for a finite x and NaN for inf or NaN. An integer OR, unlike
+    # a floating-point sum, can be reordered, so the compiler vectorises it.
+    cdef Py_ssize_t i
+    cdef int non_finite = 0
+    for i in range(n):
+        non_finite |= (x[i] - x[i]) != 0
+    return non_finite == 0
+
+
 cdef void _forward_blocks(
         const floating* X, Py_ssize_t n_rows, const Net* net,
         const floating** coefs, const floating** intercepts, floating* out,
-        floating* work_a, floating* work_b, Py_ssize_t block_rows) noexcept nogil:
-    """Logits of X, block by block of rows, through two ping-pong buffers."""
-    cdef Py_ssize_t start, rows, l, L = net.n_layers
+        floating* work, Py_ssize_t block_rows, Py_ssize_t max_hidden,
+        int n_threads, unsigned char* non_finite) noexcept nogil:
+    """Logits of X, block by block of rows. Threads take whole blocks, each
+    through its own two ping-pong buffers in ``work``; a row's logits do not
+    depend on which thread computed its block. With ``non_finite`` (one flag
+    per block), a block is first checked for inf/NaN (while it is loaded
+    anyway) and skipped, flagged, if it has any."""
+    cdef Py_ssize_t n_blocks = (n_rows + block_rows - 1) // block_rows
+    cdef Py_ssize_t block, start, rows, l, L = net.n_layers
     cdef const floating* layer_in
     cdef floating* layer_out
-    start = 0
-    while start < n_rows:
+    cdef floating* work_a
+    cdef floating* work_b
+    for block in prange(n_blocks, schedule="static", num_threads=n_threads,
+                        use_threads_if=n_threads > 1 and n_blocks > 1):
+        work_a = work + 2 * threadid() * block_rows * max_hidden
+        work_b = work_a + block_rows * max_hidden
+        start = block * block_rows
         rows = min(block_rows, n_rows - start)
         layer_in = X + start * net.units[0]
+        if non_finite != NULL:
+            non_finite[block] = not _all_finite(layer_in, rows * net.units[0])
+            if non_finite[block]:
+                continue
         for l in range(L):
             if l == L - 1:
                 layer_out = out + start * net.units[L]
@@ -463,18 +488,23 @@ cdef void _forward_blocks(
             bias_activation_forward_ptr(layer_out, intercepts[l], rows, net.units[l + 1],
                                         IDENTITY if l == L - 1 else net.activation, 1)
             layer_in = layer_out
-        start += rows
 
 
 def forward_logits(cnp.ndarray X, list coefs, list intercepts, int activation,
-                   Py_ssize_t block_rows=4096):
+                   Py_ssize_t block_rows=1024, int n_threads=1, bint check_finite=False):
     """Logits of ``X`` through the layers, in one compiled call.
 
     ``X``, every weight matrix and bias vector: C-contiguous, one dtype
     (float32 or float64), chained shapes. Rows go in blocks of
-    ``block_rows``, so the work buffers stay small whatever len(X); the GEMMs
-    use BLAS's own threads on large blocks. One call, no fused-type dispatch:
-    a one-row prediction costs microseconds.
+    ``block_rows``, so the work buffers stay small whatever len(X)
+    (2 x block_rows x widest hidden layer per thread). With ``n_threads`` > 1
+    threads take whole blocks, and each block's GEMMs should then run on
+    single-threaded BLAS (the caller limits it); with 1, the GEMMs use BLAS
+    as it is set. One call, no fused-type dispatch: a one-row prediction
+    costs microseconds.
+
+    With ``check_finite``, X is checked for inf and NaN inside the same pass
+    and ``None`` is returned if it has any (the caller then raises its error).
     """
     cdef Net net
     cdef Py_ssize_t L = len(coefs), l, n_rows, max_hidden = 1
@@ -512,24 +542,30 @@ def forward_logits(cnp.ndarray X, list coefs, list intercepts, int activation,
     if net.units[0] == 0:
         raise ValueError("X has no columns")
     block_rows = max(1, min(block_rows, n_rows))
-    cdef cnp.ndarray work_a = np.empty(block_rows * max_hidden, dtype=dtype)
-    cdef cnp.ndarray work_b = np.empty(block_rows * max_hidden, dtype=dtype)
+    n_threads = max(1, min(n_threads, (n_rows + block_rows - 1) // block_rows))
+    cdef cnp.ndarray work = np.empty(2 * n_threads * block_rows * max_hidden, dtype=dtype)
     cdef void* x_ptr = cnp.PyArray_DATA(X)
     cdef void* out_ptr = cnp.PyArray_DATA(out)
-    cdef void* a_ptr = cnp.PyArray_DATA(work_a)
-    cdef void* b_ptr = cnp.PyArray_DATA(work_b)
+    cdef void* work_ptr = cnp.PyArray_DATA(work)
+    cdef cnp.ndarray flags = None
+    cdef unsigned char* flags_ptr = NULL
+    if check_finite:
+        flags = np.zeros((n_rows + block_rows - 1) // block_rows, dtype=np.uint8)
+        flags_ptr = <unsigned char*> cnp.PyArray_DATA(flags)
     if dtype == np.float32:
         with nogil:
             _forward_blocks[float](
                 <const float*> x_ptr, n_rows, &net, <const float**> coef_ptrs,
-                <const float**> intercept_ptrs, <float*> out_ptr, <float*> a_ptr,
-                <float*> b_ptr, block_rows)
+                <const float**> intercept_ptrs, <float*> out_ptr, <float*> work_ptr,
+                block_rows, max_hidden, n_threads, flags_ptr)
     else:
         with nogil:
             _forward_blocks[double](
                 <const double*> x_ptr, n_rows, &net, <const double**> coef_ptrs,
-                <const double**> intercept_ptrs, <double*> out_ptr, <double*> a_ptr,
-                <double*> b_ptr, block_rows)
+                <const double**> intercept_ptrs, <double*> out_ptr, <double*> work_ptr,
+                block_rows, max_hidden, n_threads, flags_ptr)
+    if check_finite and flags.any():
+        return None
     return out
 
 

@@ -157,6 +157,40 @@ def test_compiled_forward_equals_numpy_forward(dtype, activation, n_rows, block_
     assert_allclose(compiled, reference, rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_forward_is_bit_identical_at_any_thread_count(dtype):
+    from fastmlp._threads import single_threaded_blas
+    from fastmlp_ext.training import forward_logits
+
+    rng = np.random.default_rng(0)
+    net = Network([40, 32, 16, 5], "relu", SOFTMAX, dtype)
+    net.initialize(np.random.RandomState(0))
+    X = rng.standard_normal((1000, 40)).astype(dtype)
+    with single_threaded_blas():
+        results = [forward_logits(X, list(net.coefs), list(net.intercepts), 1, 96, n)
+                   for n in (1, 2, 3)]
+    assert_array_equal(results[0], results[1])
+    assert_array_equal(results[0], results[2])
+    reference = predict_logits(net.coefs, net.intercepts, "relu", X, ops=_numpy_ops)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert_allclose(results[1], reference, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("bad_row", [0, 500, 999])
+@pytest.mark.parametrize("bad_value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_compiled_forward_reports_non_finite_input(bad_row, bad_value, n_threads):
+    net = Network([40, 8, 3], "relu", SOFTMAX, np.float32)
+    net.initialize(np.random.RandomState(0))
+    X = np.random.default_rng(0).standard_normal((1000, 40)).astype(np.float32)
+    X[:, 7] = np.finfo(np.float32).max  # large but finite: fine
+    assert predict_logits(net.coefs, net.intercepts, "relu", X, n_threads=n_threads,
+                          block_rows=128, check_finite=True) is not None
+    X[bad_row, 39] = bad_value
+    assert predict_logits(net.coefs, net.intercepts, "relu", X, n_threads=n_threads,
+                          block_rows=128, check_finite=True) is None
+
+
 def test_compiled_forward_rejects_bad_layers():
     from fastmlp_ext.training import forward_logits
 

@@ -98,10 +98,19 @@ class TorchLoop:
         return (time.perf_counter() - start) / epochs
 
 
+def settle():
+    """Let the previous system's idle threads stop spinning before the next
+    one is timed: OpenBLAS's workers busy-wait for a while (up to ~0.1 s)
+    after their last job, and on 2 cores they would take one from the next
+    system (measured: fastmlp's predict right after scikit-learn's fit ran
+    at 0.65x its speed)."""
+    time.sleep(0.5)
+
+
 def predict_figures(predict, X_test):
     """(predictions per second on X_test, seconds for one image)."""
     predict(X_test[:10])
-    bulk = min(_timed(lambda: predict(X_test)) for _ in range(5))
+    bulk = min(_timed(lambda: predict(X_test)) for _ in range(15))
     one = X_test[:1].copy()
     single = min(_timed(lambda: [predict(one) for _ in range(200)]) for _ in range(5)) / 200
     return len(X_test) / bulk, single
@@ -185,6 +194,7 @@ def main():
     times = {name: [] for name in systems}
     for _ in range(args.rounds):
         for name, measure in systems.items():
+            settle()
             times[name].append(measure())
     best = {name: min(values) for name, values in times.items()}
     median = {name: statistics.median(values) for name, values in times.items()}
@@ -222,6 +232,7 @@ def main():
     print("\nprediction (10,000 images; one image through predict)")
     print(f"{'system':<40} {'images/s':>10} {'one image':>10}")
     for name, predict in predictors.items():
+        settle()
         throughput, single_seconds = predict_figures(predict, X_test)
         print(f"{name:<40} {throughput / 1e3:>9.0f}k {single_seconds * 1e6:>8.1f}us")
 

@@ -61,10 +61,10 @@ def test_compiled_epoch_equals_python_epoch(out_activation, activation, optimize
 def test_gradient_blocks_tile_every_weight_matrix_once():
     units = [784, 128, 64, 10]
     blocks = gradient_blocks(units)
-    # The tutorial's first layer (100,352 weights) is cut into 7 blocks of 112
+    # The tutorial's first layer (100,352 weights) is cut into 2 blocks of 392
     # rows; the small layers are one block each; the biases come last.
     assert [tuple(b) for b in blocks] == (
-        [(0, r, r + 112) for r in range(0, 784, 112)] + [(1, 0, 128), (2, 0, 64), (3, 0, 0)]
+        [(0, 0, 392), (0, 392, 784), (1, 0, 128), (2, 0, 64), (3, 0, 0)]
     )
     for units in ([3, 2], [1000, 1000, 1], [17, 40000, 3]):
         blocks = gradient_blocks(units)
@@ -80,14 +80,14 @@ def test_gradient_blocks_tile_every_weight_matrix_once():
 @pytest.mark.parametrize("out_activation", [SOFTMAX, LOGISTIC])
 def test_compiled_epoch_equals_python_epoch_across_gradient_blocks(optimizer,
                                                                    out_activation):
-    # A first layer of 700 x 48 weights spans 3 gradient blocks; batch 100
+    # A first layer of 700 x 200 weights spans 3 gradient blocks; batch 100
     # leaves a short last batch.
     X, target, sample_weight = make_problem(out_activation, n=450, n_features=700)
-    assert (gradient_blocks([700, 48, 5])[:, 0] == 0).sum() == 3
+    assert (gradient_blocks([700, 200, 5])[:, 0] == 0).sum() == 3
     order = np.random.default_rng(1).permutation(len(X))
     results = []
     for runner in ("python", "compiled"):
-        net = Network([700, 48, 5], "relu", out_activation, np.float64,
+        net = Network([700, 200, 5], "relu", out_activation, np.float64,
                       ops=_numpy_ops if runner == "python" else _compiled_ops)
         net.initialize(np.random.RandomState(0))
         opt = make_optimizer(optimizer, net.params.size, np.float64)
@@ -108,13 +108,13 @@ def test_compiled_epoch_equals_python_epoch_across_gradient_blocks(optimizer,
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("batch_size", [32, 200, 256, 1000])
 def test_compiled_epoch_is_bit_identical_at_any_thread_count(dtype, batch_size):
-    # 400 x 64 weights in the first layer: 2 gradient blocks.
+    # 400 x 200 weights in the first layer: 2 gradient blocks.
     X, target, _ = make_problem(SOFTMAX, n=2100, n_features=400, n_outputs=10,
                                 dtype=dtype)
     order = np.random.default_rng(2).permutation(len(X))
     params = []
     for n_threads in (1, 2, 3):
-        net = Network([400, 64, 32, 10], "relu", SOFTMAX, dtype)
+        net = Network([400, 200, 32, 10], "relu", SOFTMAX, dtype)
         net.initialize(np.random.RandomState(0))
         opt = Adam(net.params.size, dtype, 1e-3)
         epoch = CompiledEpoch(net, batch_size, len(X))

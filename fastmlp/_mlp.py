@@ -28,7 +28,7 @@ from fastmlp import _compiled_ops
 from fastmlp._epoch import CompiledEpoch, CompiledLossGradient, python_epoch
 from fastmlp._network import LOGISTIC, SOFTMAX, Network, predict_logits
 from fastmlp._optimizers import SGD, Adam
-from fastmlp._threads import effective_n_threads, single_threaded_blas
+from fastmlp._threads import effective_n_threads, fair_share, single_threaded_blas
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -497,13 +497,13 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if sparse.issparse(X_train):
             def run_epoch(order):
                 return python_epoch(network, optimizer, X_train, target_train, sw_train,
-                                    order, batch_size, self.alpha, n_threads)
+                                    order, batch_size, self.alpha, self._share(n_threads))
         else:
             compiled_epoch = CompiledEpoch(network, batch_size, n_samples)
 
             def run_epoch(order):
                 return compiled_epoch(optimizer, X_train, target_train, sw_train, order,
-                                      self.alpha, n_threads)
+                                      self.alpha, self._share(n_threads))
 
         # scikit-learn reshuffles the previous epoch's order; keeping that order
         # across partial_fit calls makes k partial_fit calls equal fit(max_iter=k).
@@ -600,6 +600,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             self._best_params = network.params.copy()
 
     # -------------------------------------------------------------- lbfgs
+    def _share(self, n_threads):
+        """Threads for the next epoch (or lbfgs evaluation): with the default
+        n_threads=None, shared with the fits running at the same time in this
+        process; an explicit n_threads is used as given."""
+        return fair_share(n_threads) if self.n_threads is None else n_threads
+
     def _fit_lbfgs(self, network, X, target, sample_weight, n_threads):
         if sparse.issparse(X):
             network.reserve(X.shape[0])
@@ -612,7 +618,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
         def loss_and_gradient(packed):
             network.params[...] = packed
-            loss = full_batch(X, target, sample_weight, self.alpha, n_threads)
+            loss = full_batch(X, target, sample_weight, self.alpha, self._share(n_threads))
             return loss, network.grads.astype(np.float64)
 
         result = scipy.optimize.minimize(
@@ -650,12 +656,14 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             # any, validate_data below raises scikit-learn's error.
             logits = predict_logits(self.coefs_, self.intercepts_, self.activation,
                                     X if X.dtype == dtype else X.astype(dtype),
-                                    _compiled_ops, n_threads=n_threads, check_finite=True)
+                                    _compiled_ops, n_threads=n_threads, check_finite=True,
+                                    share_threads=self.n_threads is None)
             if logits is not None:
                 return logits
         X = validate_data(self, X, accept_sparse="csr", dtype=dtype, order="C", reset=False)
         return predict_logits(self.coefs_, self.intercepts_, self.activation, X,
-                              _compiled_ops, n_threads=n_threads)
+                              _compiled_ops, n_threads=n_threads,
+                              share_threads=self.n_threads is None)
 
     def _is_plain_array(self, X):
         """True for the common case that needs none of validate_data's work

@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from fastmlp import _compiled_ops
-from fastmlp._threads import single_threaded_blas
+from fastmlp._threads import fair_share, single_threaded_blas
 from fastmlp_ext.activations import activation_code
 from fastmlp_ext.training import forward_logits
 
@@ -213,7 +213,7 @@ class Network:
 
 
 def predict_logits(coefs, intercepts, activation, X, ops=_compiled_ops, n_threads=1,
-                   block_rows=1024, check_finite=False):
+                   block_rows=1024, check_finite=False, share_threads=False):
     """Logits of ``X`` through the layers ``coefs``/``intercepts``.
 
     Works block by block over the rows, so memory stays bounded whatever the
@@ -222,13 +222,17 @@ def predict_logits(coefs, intercepts, activation, X, ops=_compiled_ops, n_thread
     threads take whole blocks on single-threaded BLAS (BLAS's own threads
     beside them would fight for the same cores); a smaller X runs on this
     thread, its GEMMs on BLAS as it is set, which keeps one-row latency at
-    microseconds. With ``check_finite``, returns None if X holds inf or NaN.
+    microseconds. With ``share_threads``, ``n_threads`` is shared with the
+    fits and predictions running at the same time (``fair_share``). With
+    ``check_finite``, returns None if X holds inf or NaN.
     """
     if ops is _compiled_ops and not sp.issparse(X):
         # The whole forward pass in one compiled call.
         code = activation_code(activation)
         if n_threads > 1 and X.shape[0] > block_rows:
             with single_threaded_blas():
+                if share_threads:
+                    n_threads = fair_share(n_threads)
                 return forward_logits(X, list(coefs), list(intercepts), code, block_rows,
                                       n_threads, check_finite)
         return forward_logits(X, list(coefs), list(intercepts), code, block_rows, 1,

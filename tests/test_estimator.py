@@ -370,6 +370,81 @@ def test_concurrent_fits_in_threads_restore_blas_threads(digits):
     assert blas_threads() == before
 
 
+def test_blas_limit_holds_in_worker_threads_and_is_restored_by_the_last_one():
+    # threadpoolctl >= 3.8 silently ignores OpenBLAS limits set from a thread
+    # other than its "controlling" one (the main thread, once it has limited
+    # BLAS); the limit must still hold in a fit running in a worker thread,
+    # and be restored when the last concurrent fit ends, whichever it is.
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    from fastmlp._threads import single_threaded_blas
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    with single_threaded_blas():  # the main thread limits BLAS first
+        pass
+    assert blas_threads() == before
+    seen = {}
+    first_in, second_in, first_may_leave = (threading.Event() for _ in range(3))
+
+    def first():
+        with single_threaded_blas():
+            seen["first"] = blas_threads()
+            first_in.set()
+            first_may_leave.wait(10)
+
+    def second():
+        first_in.wait(10)
+        with single_threaded_blas():
+            second_in.set()
+            first_may_leave.set()
+            worker_a.join(10)  # the first fit has left: the limit must hold
+            seen["second after first left"] = blas_threads()
+
+    worker_a, worker_b = threading.Thread(target=first), threading.Thread(target=second)
+    worker_a.start()
+    worker_b.start()
+    worker_b.join(20)
+    assert seen["first"] == [1] * len(before)
+    assert seen["second after first left"] == [1] * len(before)
+    assert blas_threads() == before
+
+
+def test_fits_running_at_once_share_the_threads():
+    from fastmlp._threads import fair_share, single_threaded_blas
+
+    assert fair_share(4) == 4
+    with single_threaded_blas():
+        assert fair_share(4) == 4
+        with single_threaded_blas():  # a second fit, in another Python thread
+            assert fair_share(4) == 2
+            assert fair_share(1) == 1
+        assert fair_share(4) == 4
+
+
+def test_concurrent_fits_in_threads_give_the_sequential_models(digits):
+    # Concurrent fits run their epochs on fewer threads each (fair_share);
+    # the models must not change.
+    from concurrent.futures import ThreadPoolExecutor
+
+    X, y = digits
+
+    def fit(seed):
+        return quiet(MLPClassifier((32,), max_iter=4, random_state=seed).fit, X, y)
+
+    sequential = [fit(seed) for seed in range(4)]
+    with ThreadPoolExecutor(2) as pool:
+        concurrent = list(pool.map(fit, range(4)))
+    for a, b in zip(sequential, concurrent):
+        for wa, wb in zip(a.coefs_, b.coefs_):
+            assert_array_equal(wa, wb)
+        assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
 def test_predict_proba_is_float64_whatever_the_model_dtype(digits):
     X, y = digits
     clf = quiet(MLPClassifier((16,), max_iter=30, random_state=0).fit, X * 5, y)

@@ -5,18 +5,20 @@ import numpy as np
 
 
 class NumpyMLP:
-    def __init__(self, hidden, epochs=1, batch_size=256, lr=1e-3, seed=0):
+    def __init__(self, hidden, epochs=1, batch_size=256, lr=1e-3, seed=0,
+                 dtype=np.float32):
         self.hidden, self.epochs, self.batch_size, self.lr = hidden, epochs, batch_size, lr
         self.rng = np.random.default_rng(seed)
+        self.dtype = dtype
 
     def fit(self, X, y):
-        X = np.asarray(X, dtype=np.float32)
+        X = np.asarray(X, dtype=self.dtype)
         classes = np.unique(y)
         labels = np.searchsorted(classes, y)
         units = [X.shape[1], *self.hidden, len(classes)]
-        self.W = [(self.rng.standard_normal((a, b)) * np.sqrt(2 / a)).astype(np.float32)
+        self.W = [(self.rng.standard_normal((a, b)) * np.sqrt(2 / a)).astype(self.dtype)
                   for a, b in zip(units[:-1], units[1:])]
-        self.b = [np.zeros(b, np.float32) for b in units[1:]]
+        self.b = [np.zeros(b, self.dtype) for b in units[1:]]
         params = self.W + self.b
         m = [np.zeros_like(p) for p in params]
         v = [np.zeros_like(p) for p in params]
@@ -53,7 +55,7 @@ class NumpyMLP:
         return self
 
     def predict(self, X):
-        a = np.asarray(X, dtype=np.float32)
+        a = np.asarray(X, dtype=self.dtype)
         for i, (W, b) in enumerate(zip(self.W, self.b)):
             a = a @ W + b
             if i < len(self.W) - 1:

@@ -63,41 +63,6 @@ def steady_epoch_seconds(make, X, y, epochs):
     return (times[1] - times[0]) / epochs
 
 
-class TorchLoop:
-    """The PyTorch reference: eager nn.Sequential + Adam, shuffled each epoch.
-    One model, warmed up by one epoch; each call times ``epochs`` more."""
-
-    def __init__(self, X, y, batch_size):
-        import torch
-
-        self.torch = torch
-        torch.manual_seed(0)
-        self.model = torch.nn.Sequential(
-            torch.nn.Linear(784, 128), torch.nn.ReLU(), torch.nn.Linear(128, 64),
-            torch.nn.ReLU(), torch.nn.Linear(64, 10),
-        )
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
-        self.loss_fn = torch.nn.CrossEntropyLoss()
-        self.X, self.y = torch.from_numpy(X), torch.from_numpy(y.astype(np.int64))
-        self.batch_size = batch_size
-        self._epoch()
-
-    def _epoch(self):
-        order = self.torch.randperm(len(self.X))
-        for i in range(0, len(self.X), self.batch_size):
-            idx = order[i : i + self.batch_size]
-            self.optimizer.zero_grad()
-            loss = self.loss_fn(self.model(self.X[idx]), self.y[idx])
-            loss.backward()
-            self.optimizer.step()
-
-    def epoch_seconds(self, epochs):
-        start = time.perf_counter()
-        for _ in range(epochs):
-            self._epoch()
-        return (time.perf_counter() - start) / epochs
-
-
 def settle():
     """Let the previous system's idle threads stop spinning before the next
     one is timed: OpenBLAS's workers busy-wait for a while (up to ~0.1 s)
@@ -178,14 +143,23 @@ def main():
         args.epochs)
     try:
         import torch
+        from _torch_mlp import TorchMLP
 
-        torch_loop = TorchLoop(X, y, args.batch_size)
+        torch_mlp = TorchMLP(X, y, args.batch_size)
+        torch_mlp.epoch()  # warm-up
+
+        def torch_epoch_seconds():
+            start = time.perf_counter()
+            for _ in range(args.epochs):
+                torch_mlp.epoch()
+            return (time.perf_counter() - start) / args.epochs
+
         systems[f"PyTorch {torch.__version__} eager ({torch.get_num_threads()} thr)"] = (
-            lambda: torch_loop.epoch_seconds(args.epochs))
+            torch_epoch_seconds)
     except ImportError:
         if args.torch:
             raise
-        torch_loop = None
+        torch_mlp = None
         print("PyTorch not installed: skipped (pip install torch==2.13.0)")
 
     # Rounds go round-robin over the systems, so that a burst of load from
@@ -221,14 +195,8 @@ def main():
     predictors = {name: model.predict for name, model in models.items()}
     numpy_model = NumpyMLP(HIDDEN, epochs=1, batch_size=args.batch_size).fit(*small)
     predictors["NumPy reference float32"] = numpy_model.predict
-    if torch_loop is not None:
-        torch_model = torch_loop.model
-
-        def torch_predict(batch):
-            with torch.inference_mode():
-                return torch_model(torch.from_numpy(batch)).argmax(1).numpy()
-
-        predictors["PyTorch eager"] = torch_predict
+    if torch_mlp is not None:
+        predictors["PyTorch eager"] = torch_mlp.predict
     print("\nprediction (10,000 images; one image through predict)")
     print(f"{'system':<40} {'images/s':>10} {'one image':>10}")
     for name, predict in predictors.items():

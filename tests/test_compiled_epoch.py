@@ -29,6 +29,30 @@ def make_optimizer(kind, n_params, dtype):
     return SGD(n_params, dtype, 0.05, momentum=0.9, nesterov=kind == "nesterov")
 
 
+def assert_compiled_epochs_equal_python_epochs(layer_units, activation, out_activation,
+                                               optimizer, X, target, sample_weight,
+                                               batch_size, n_epochs):
+    order = np.random.default_rng(1).permutation(len(X))
+    results = []
+    for runner in ("python", "compiled"):
+        net = Network(layer_units, activation, out_activation, np.float64,
+                      ops=_numpy_ops if runner == "python" else _compiled_ops)
+        net.initialize(np.random.RandomState(0))
+        opt = make_optimizer(optimizer, net.params.size, np.float64)
+        for _ in range(n_epochs):
+            if runner == "python":
+                loss_sum, correct = python_epoch(net, opt, X, target, sample_weight, order,
+                                                 batch_size, 0.01, 1)
+            else:
+                loss_sum, correct = CompiledEpoch(net, batch_size, len(X))(
+                    opt, X, target, sample_weight, order, 0.01, 2)
+        results.append((net.params.copy(), loss_sum, correct))
+    (p_py, loss_py, correct_py), (p_c, loss_c, correct_c) = results
+    assert_allclose(p_c, p_py, rtol=1e-9, atol=1e-12)
+    assert loss_c == pytest.approx(loss_py, rel=1e-10)
+    assert correct_c == correct_py
+
+
 @pytest.mark.parametrize("out_activation", [SOFTMAX, LOGISTIC])
 @pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity"])
 @pytest.mark.parametrize("optimizer", ["adam", "sgd", "nesterov"])
@@ -36,26 +60,9 @@ def make_optimizer(kind, n_params, dtype):
 def test_compiled_epoch_equals_python_epoch(out_activation, activation, optimizer,
                                             weighted):
     X, target, sample_weight = make_problem(out_activation)
-    sample_weight = sample_weight if weighted else None
-    order = np.random.default_rng(1).permutation(len(X))
-    results = []
-    for runner in ("python", "compiled"):
-        net = Network([20, 16, 8, 5], activation, out_activation, np.float64,
-                      ops=_numpy_ops if runner == "python" else _compiled_ops)
-        net.initialize(np.random.RandomState(0))
-        opt = make_optimizer(optimizer, net.params.size, np.float64)
-        for _ in range(3):
-            if runner == "python":
-                loss_sum, correct = python_epoch(net, opt, X, target, sample_weight, order,
-                                                 96, 0.01, 1)
-            else:
-                loss_sum, correct = CompiledEpoch(net, 96, len(X))(
-                    opt, X, target, sample_weight, order, 0.01, 2)
-        results.append((net.params.copy(), loss_sum, correct))
-    (p_py, loss_py, correct_py), (p_c, loss_c, correct_c) = results
-    assert_allclose(p_c, p_py, rtol=1e-9, atol=1e-12)
-    assert loss_c == pytest.approx(loss_py, rel=1e-10)
-    assert correct_c == correct_py
+    assert_compiled_epochs_equal_python_epochs(
+        [20, 16, 8, 5], activation, out_activation, optimizer, X, target,
+        sample_weight if weighted else None, batch_size=96, n_epochs=3)
 
 
 def test_gradient_blocks_tile_every_weight_matrix_once():
@@ -82,27 +89,11 @@ def test_compiled_epoch_equals_python_epoch_across_gradient_blocks(optimizer,
                                                                    out_activation):
     # A first layer of 700 x 200 weights spans 3 gradient blocks; batch 100
     # leaves a short last batch.
-    X, target, sample_weight = make_problem(out_activation, n=450, n_features=700)
     assert (gradient_blocks([700, 200, 5])[:, 0] == 0).sum() == 3
-    order = np.random.default_rng(1).permutation(len(X))
-    results = []
-    for runner in ("python", "compiled"):
-        net = Network([700, 200, 5], "relu", out_activation, np.float64,
-                      ops=_numpy_ops if runner == "python" else _compiled_ops)
-        net.initialize(np.random.RandomState(0))
-        opt = make_optimizer(optimizer, net.params.size, np.float64)
-        for _ in range(2):
-            if runner == "python":
-                loss_sum, correct = python_epoch(net, opt, X, target, sample_weight, order,
-                                                 100, 0.01, 1)
-            else:
-                loss_sum, correct = CompiledEpoch(net, 100, len(X))(
-                    opt, X, target, sample_weight, order, 0.01, 2)
-        results.append((net.params.copy(), loss_sum, correct))
-    (p_py, loss_py, correct_py), (p_c, loss_c, correct_c) = results
-    assert_allclose(p_c, p_py, rtol=1e-9, atol=1e-12)
-    assert loss_c == pytest.approx(loss_py, rel=1e-10)
-    assert correct_c == correct_py
+    X, target, sample_weight = make_problem(out_activation, n=450, n_features=700)
+    assert_compiled_epochs_equal_python_epochs(
+        [700, 200, 5], "relu", out_activation, optimizer, X, target, sample_weight,
+        batch_size=100, n_epochs=2)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -538,7 +538,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                     print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
 
                 if self.early_stopping:
-                    self._update_early_stopping(network, X_val, target_val, sw_val, n_threads)
+                    self._update_early_stopping(network, X_val, target_val, sw_val,
+                                                self._share(n_threads))
                 else:
                     self._update_no_improvement()
                 optimizer.iteration_ends(self.t_)

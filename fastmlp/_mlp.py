@@ -101,8 +101,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         to it once per call, never per batch.
     n_threads : int or None, default=None
         Threads of the parallel kernel passes; None uses what OpenMP allows
-        (``OMP_NUM_THREADS``, threadpoolctl). The fitted model is the same
-        bit for bit whatever this value.
+        (``OMP_NUM_THREADS``, threadpoolctl), shared with the other fits
+        running at the same time in this process. Never more than the CPUs
+        available. The fitted model is the same bit for bit whatever this
+        value, and so are the predictions.
 
     Attributes
     ----------

@@ -218,18 +218,19 @@ def predict_logits(coefs, intercepts, activation, X, ops=_compiled_ops, n_thread
 
     Works block by block over the rows, so memory stays bounded whatever the
     number of samples. ``X`` must be C-contiguous (or CSR) and of the
-    coefficients' dtype. With ``n_threads`` > 1 and more than one block,
-    threads take whole blocks on single-threaded BLAS (BLAS's own threads
-    beside them would fight for the same cores); a smaller X runs on this
-    thread, its GEMMs on BLAS as it is set, which keeps one-row latency at
-    microseconds. With ``share_threads``, ``n_threads`` is shared with the
-    fits and predictions running at the same time (``fair_share``). With
+    coefficients' dtype. More than one block: ``n_threads`` threads take
+    whole blocks, each on single-threaded BLAS, whatever ``n_threads`` is, so
+    the logits do not depend on it (threaded BLAS splits its sums
+    differently). One block (up to ``block_rows`` rows) runs on this thread
+    with BLAS as it is set, which keeps one-row latency at microseconds.
+    With ``share_threads``, ``n_threads`` is shared with the fits and
+    predictions running at the same time (``fair_share``). With
     ``check_finite``, returns None if X holds inf or NaN.
     """
     if ops is _compiled_ops and not sp.issparse(X):
         # The whole forward pass in one compiled call.
         code = activation_code(activation)
-        if n_threads > 1 and X.shape[0] > block_rows:
+        if X.shape[0] > block_rows:
             with single_threaded_blas():
                 if share_threads:
                     n_threads = fair_share(n_threads)

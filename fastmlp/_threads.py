@@ -14,18 +14,19 @@ def effective_n_threads(n_threads=None):
     """Threads for the OpenMP passes.
 
     ``None`` means what OpenMP allows (``OMP_NUM_THREADS``, threadpoolctl
-    limits), capped by the CPUs this process may run on; a positive int is
-    used as given. A serial build always uses 1.
+    limits); a positive int is used as given. Either way, never more than
+    the CPUs this process may run on: more would give the same model, only
+    slower, and OpenMP aborts the process when it cannot create the threads
+    (n_threads=50,000 did). A serial build always uses 1.
     """
     if not openmp_enabled():
         return 1
-    if n_threads is not None:
-        return max(1, int(n_threads))
     try:
         available = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         available = os.cpu_count() or 1
-    return max(1, min(openmp_max_threads(), available))
+    wanted = openmp_max_threads() if n_threads is None else int(n_threads)
+    return max(1, min(wanted, available))
 
 
 _blas_lock = threading.Lock()

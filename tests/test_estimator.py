@@ -1,5 +1,6 @@
 """fastmlp.MLPClassifier against scikit-learn's MLPClassifier, and its contracts."""
 
+import os
 import pickle
 import warnings
 
@@ -116,6 +117,32 @@ def test_same_model_whatever_the_thread_count(digits):
                     models[1].coefs_ + models[1].intercepts_):
         assert_array_equal(a, b)
     assert models[0].loss_curve_ == models[1].loss_curve_
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_same_predictions_whatever_the_thread_count(digits, dtype):
+    # More rows than one predict block (1,024): n_threads=1 must not fall
+    # back to BLAS's own threads, which split the sums differently.
+    X, y = digits
+    clf = quiet(MLPClassifier((32,), max_iter=30, random_state=0, dtype=dtype).fit, X, y)
+    A = np.random.default_rng(0).random((3001, X.shape[1])) * 16
+    results = [clf.set_params(n_threads=n).predict_proba(A) for n in (1, 2, 3)]
+    assert_array_equal(results[0], results[1])
+    assert_array_equal(results[0], results[2])
+
+
+def test_n_threads_beyond_the_cpus_is_capped_not_a_crash(digits):
+    # OpenMP aborts the process when it cannot create the threads; the model
+    # is the same at any thread count, so fastmlp uses at most the CPUs.
+    from fastmlp._threads import effective_n_threads
+
+    X, y = digits
+    assert effective_n_threads(100_000) <= (os.cpu_count() or 1)
+    big = quiet(MLPClassifier((16,), max_iter=2, random_state=0, n_threads=100_000).fit,
+                X[:300], y[:300])
+    one = quiet(MLPClassifier((16,), max_iter=2, random_state=0, n_threads=1).fit,
+                X[:300], y[:300])
+    assert_array_equal(big.coefs_[0], one.coefs_[0])
 
 
 def test_fit_equals_repeated_partial_fit(digits):

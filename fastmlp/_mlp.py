@@ -38,6 +38,19 @@ class TrainingDivergedError(ValueError):
     """Training produced a non-finite loss or non-finite weights."""
 
 
+def _finite_outputs(logits):
+    """The network's outputs, or a ValueError if some overflowed: finite but
+    huge X (3e38 in a float32 model) would otherwise give NaN probabilities
+    and an arbitrary class, as in scikit-learn."""
+    if not np.isfinite(logits).all():
+        raise ValueError(
+            "The network's outputs overflowed to inf or NaN for some rows of X: their "
+            f"values are too large for the model's dtype ({logits.dtype}). Scale X "
+            "(StandardScaler, say) or fit with dtype=np.float64."
+        )
+    return logits
+
+
 class MLPClassifier(ClassifierMixin, BaseEstimator):
     """Multi-layer perceptron classifier on compiled (Cython/OpenMP) kernels.
 
@@ -662,11 +675,11 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                                     _compiled_ops, n_threads=n_threads, check_finite=True,
                                     share_threads=self.n_threads is None)
             if logits is not None:
-                return logits
+                return _finite_outputs(logits)
         X = validate_data(self, X, accept_sparse="csr", dtype=dtype, order="C", reset=False)
-        return predict_logits(self.coefs_, self.intercepts_, self.activation, X,
-                              _compiled_ops, n_threads=n_threads,
-                              share_threads=self.n_threads is None)
+        return _finite_outputs(predict_logits(self.coefs_, self.intercepts_, self.activation,
+                                              X, _compiled_ops, n_threads=n_threads,
+                                              share_threads=self.n_threads is None))
 
     def _is_plain_array(self, X):
         """True for the common case that needs none of validate_data's work

@@ -21,8 +21,10 @@ from fastmlp.datasets import DatasetNotFoundError, load_dataset, load_digits_spl
 
 
 def _hidden_sizes(text):
+    """'128,64' -> (128, 64); '' -> () (no hidden layer: softmax regression)."""
+    parts = text.replace(" ", "").split(",") if text.strip() else []
     try:
-        sizes = tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+        sizes = tuple(int(part) for part in parts)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"--hidden must be comma-separated integers like 128,64, got {text!r}"

@@ -87,6 +87,7 @@ def test_unusable_out_is_refused_before_training(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv", [
     ["train", "--hidden", "128,abc"], ["train", "--hidden", "0"],
+    ["train", "--hidden", "10,,5"],
     ["train", "--epochs", "0"], ["train", "--activation", "swish"],
     ["train", "--validation-split", "1.5"], ["train", "--threads", "0"],
     ["train", "--learning-rate", "0"], ["train", "--alpha", "-1"],

@@ -131,6 +131,19 @@ def test_same_predictions_whatever_the_thread_count(digits, dtype):
     assert_array_equal(results[0], results[2])
 
 
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "predict_log_proba"])
+def test_outputs_that_overflow_are_an_error_not_nan(digits, method):
+    # Finite float32 values near the top of its range overflow the first
+    # layer: scikit-learn returns NaN probabilities and class 0 there.
+    X, y = digits
+    clf = quiet(MLPClassifier((32,), max_iter=30, random_state=0).fit, X, y)
+    A = np.full((3, X.shape[1]), 3e38, np.float32)
+    A[1] = -3e38
+    with pytest.raises(ValueError, match="overflowed"):
+        getattr(clf, method)(A)
+    assert np.isfinite(clf.predict_proba(X[:5].astype(np.float32) * 1e3)).all()
+
+
 def test_n_threads_beyond_the_cpus_is_capped_not_a_crash(digits):
     # OpenMP aborts the process when it cannot create the threads; the model
     # is the same at any thread count, so fastmlp uses at most the CPUs.

@@ -133,7 +133,8 @@ class CompiledEpoch:
         loss_sum, t = train_epoch(
             X, target if softmax else None, None if softmax else target, sample_weight,
             order, self.batch_size, network.params, network.grads, state_1, state_2,
-            *self.workspace, self.sample_loss, self.sample_correct, self.layer_units, self.activation, softmax, alpha, name, learning_rate,
+            *self.workspace, self.sample_loss, self.sample_correct, self.layer_units,
+            self.activation, softmax, alpha, name, learning_rate,
             getattr(optimizer, "beta_1", 0.0), getattr(optimizer, "beta_2", 0.0),
             getattr(optimizer, "epsilon", 0.0), getattr(optimizer, "momentum", 0.0),
             getattr(optimizer, "nesterov", False), t, n_threads,

@@ -98,7 +98,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         Nesterov momentum for 'sgd'.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data (stratified
-        for binary targets, as scikit-learn) and stop when its accuracy stops improving; the best weights are kept.
+        for binary targets, as scikit-learn) and stop when its accuracy
+        stops improving; the best weights are kept.
     validation_fraction : float, default=0.1
         Share of the data held out with ``early_stopping``.
     beta_1, beta_2 : float, default=0.9, 0.999
@@ -615,13 +616,13 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             self.best_validation_score_ = score
             self._best_params = network.params.copy()
 
-    # -------------------------------------------------------------- lbfgs
     def _share(self, n_threads):
         """Threads for the next epoch (or lbfgs evaluation): with the default
         n_threads=None, shared with the fits running at the same time in this
         process; an explicit n_threads is used as given."""
         return fair_share(n_threads) if self.n_threads is None else n_threads
 
+    # -------------------------------------------------------------- lbfgs
     def _fit_lbfgs(self, network, X, target, sample_weight, n_threads):
         if sparse.issparse(X):
             network.reserve(X.shape[0])

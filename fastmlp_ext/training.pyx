@@ -38,10 +38,9 @@ cimport numpy as cnp
 
 cnp.import_array()
 
-from ._blas cimport gemm
-from .activations cimport IDENTITY, bias_activation_forward_ptr
-from .dense cimport (dense_input_gradient_ptr,
-                     dense_weight_gradient_ptr, sum_rows_ptr, sum_rows_scratch_size)
+from .activations cimport IDENTITY
+from .dense cimport (dense_forward_ptr, dense_input_gradient_ptr, dense_weight_gradient_ptr,
+                     sum_rows_ptr, sum_rows_scratch_size)
 from .loss cimport sigmoid_binary_cross_entropy_ptr, softmax_cross_entropy_ptr
 from .optimizers cimport adam_step_ptr, l2_penalty_ptr, sgd_step_ptr
 
@@ -156,12 +155,10 @@ cdef void _rows_forward_backward(
     layer_in = x_rows
     for l in range(L):
         layer_out = out_buf + net.out_offset[l] + row0 * net.units[l + 1]
-        gemm(False, False, <int> n_rows, <int> net.units[l + 1], <int> net.units[l],
-             <floating> 1, layer_in, <int> net.units[l], params + net.coef_offset[l],
-             <int> net.units[l + 1], <floating> 0, layer_out, <int> net.units[l + 1])
-        bias_activation_forward_ptr(layer_out, params + net.intercept_offset[l], n_rows,
-                                    net.units[l + 1], IDENTITY if l == L - 1 else net.activation,
-                                    1)
+        dense_forward_ptr(layer_in, params + net.coef_offset[l],
+                          params + net.intercept_offset[l], layer_out, <int> n_rows,
+                          <int> net.units[l], <int> net.units[l + 1],
+                          IDENTITY if l == L - 1 else net.activation, 1)
         layer_in = layer_out
     # The loss turns the logits into the output delta, in place.
     delta = out_buf + net.out_offset[L - 1] + row0 * n_out
@@ -288,6 +285,7 @@ cdef double _run_epoch(
         total += batch_loss * n_rows
         start += n_rows
     return total
+
 
 cdef int _setup(
         Net* net, Buffers* buf, const Py_ssize_t[::1] layer_units, int activation,
@@ -484,11 +482,9 @@ cdef void _forward_blocks(
                 layer_out = out + start * net.units[L]
             else:
                 layer_out = work_a if l % 2 == 0 else work_b
-            gemm(False, False, <int> rows, <int> net.units[l + 1], <int> net.units[l],
-                 <floating> 1, layer_in, <int> net.units[l], coefs[l],
-                 <int> net.units[l + 1], <floating> 0, layer_out, <int> net.units[l + 1])
-            bias_activation_forward_ptr(layer_out, intercepts[l], rows, net.units[l + 1],
-                                        IDENTITY if l == L - 1 else net.activation, 1)
+            dense_forward_ptr(layer_in, coefs[l], intercepts[l], layer_out, <int> rows,
+                              <int> net.units[l], <int> net.units[l + 1],
+                              IDENTITY if l == L - 1 else net.activation, 1)
             layer_in = layer_out
 
 
